@@ -1,0 +1,187 @@
+/*
+ * tinykvm-run: runs a static Linux program in the sandbox from a shell, with
+ * the limits the VMOD applies, so program authors can test what they deploy.
+ * Exit status: the guest's own; 124 on timeout; 128+signal for a fault, as a
+ * shell reports a killed process; 2 when the program cannot be loaded; 125
+ * when the sandbox itself fails.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../engine/tinykvm.h"
+
+#define EXIT_TIMEOUT	124
+#define EXIT_SANDBOX	125
+#define EXIT_USAGE	2
+#define MAX_ENV		1024
+
+static const char *program;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: tinykvm-run [--timeout SECONDS] [--max-memory MIB] "
+	    "[--env K=V]... [--verbose] PROGRAM [ARGS...]\n"
+	    "Runs a static x86-64 Linux PROGRAM in a KVM sandbox.\n"
+	    "  --timeout SECONDS   stop the program after this long (default 10)\n"
+	    "  --max-memory MIB    guest memory (default 256)\n"
+	    "  --env K=V           add to the program's environment (empty by default)\n"
+	    "  --verbose           report each unsupported system call once\n"
+	    "Exit status: the program's; 124 timed out; 128+N killed by signal N;\n"
+	    "2 cannot load the program; 125 the sandbox failed.\n");
+}
+
+static long
+stdio_write(void *opaque, int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+
+	(void)opaque;
+	while (done < len) {
+		n = write(fd, (const char *)buf + done, len - done);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return (done > 0 ? (long)done : -errno);
+		}
+		done += (size_t)n;
+	}
+	return ((long)done);
+}
+
+static long
+stdio_read(void *opaque, void *buf, size_t len)
+{
+	ssize_t n;
+
+	(void)opaque;
+	do
+		n = read(0, buf, len);
+	while (n < 0 && errno == EINTR);
+	return (n < 0 ? -errno : (long)n);
+}
+
+static void
+stdio_log(void *opaque, const char *line)
+{
+	(void)opaque;
+	fprintf(stderr, "tinykvm-run: %s: %s\n", program, line);
+}
+
+/* Parses a positive number; 0 on success. */
+static int
+number_parse(const char *s, double max, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v > 0) || v > max)
+		return (-1);
+	*out = v;
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const char *envp[MAX_ENV + 1];
+	struct tk_vm_config cfg;
+	struct tk_result res;
+	struct tk_vm *vm;
+	double timeout = 10, memory = TK_DEFAULT_MAX_MEMORY >> 20;
+	char err[512];
+	size_t envc = 0;
+	int i, r;
+
+	memset(&cfg, 0, sizeof cfg);
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *opt = argv[i];
+
+		if (strcmp(opt, "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(opt, "--help") == 0 || strcmp(opt, "-h") == 0) {
+			usage(stdout);
+			return (0);
+		} else if (strcmp(opt, "--verbose") == 0 || strcmp(opt, "-v") == 0) {
+			cfg.verbose = 1;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "tinykvm-run: %s needs a value\n", opt);
+			return (EXIT_USAGE);
+		}
+		const char *val = argv[++i];
+		if (strcmp(opt, "--timeout") == 0) {
+			if (number_parse(val, 1e6, &timeout) < 0) {
+				fprintf(stderr, "tinykvm-run: --timeout wants "
+				    "seconds > 0, not '%s'\n", val);
+				return (EXIT_USAGE);
+			}
+		} else if (strcmp(opt, "--max-memory") == 0) {
+			if (number_parse(val, (double)(TK_MAX_MEMORY >> 20), &memory) < 0 ||
+			    memory < (double)(TK_MIN_MEMORY >> 20)) {
+				fprintf(stderr, "tinykvm-run: --max-memory wants MiB "
+				    "between %llu and %llu, not '%s'\n",
+				    TK_MIN_MEMORY >> 20, TK_MAX_MEMORY >> 20, val);
+				return (EXIT_USAGE);
+			}
+		} else if (strcmp(opt, "--env") == 0) {
+			if (strchr(val, '=') == NULL || val[0] == '=' || envc >= MAX_ENV) {
+				fprintf(stderr, "tinykvm-run: --env wants K=V, "
+				    "not '%s'\n", val);
+				return (EXIT_USAGE);
+			}
+			envp[envc++] = val;
+		} else {
+			fprintf(stderr, "tinykvm-run: unknown option %s\n", opt);
+			usage(stderr);
+			return (EXIT_USAGE);
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	program = argv[i];
+	envp[envc] = NULL;
+
+	/* A closed stdout must reach the guest as EPIPE, not kill us. */
+	(void)signal(SIGPIPE, SIG_IGN);
+
+	cfg.max_memory = (uint64_t)memory << 20;
+	cfg.argv = (const char *const *)&argv[i];
+	cfg.envp = envp;
+	cfg.write = stdio_write;
+	cfg.read = stdio_read;
+	cfg.log = stdio_log;
+	r = tk_vm_create(&vm, program, &cfg, err, sizeof err);
+	if (r < 0) {
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, err);
+		/* Without KVM nothing could load: that is the sandbox failing. */
+		return (tk_kvm_available(err, sizeof err) < 0 ? EXIT_SANDBOX : EXIT_USAGE);
+	}
+	(void)tk_vm_run(vm, (uint64_t)(timeout * 1e9), &res);
+	tk_vm_destroy(vm);
+	switch (res.stop) {
+	case TK_STOP_EXIT:
+		return (res.exit_status);
+	case TK_STOP_TIMEOUT:
+		fprintf(stderr, "tinykvm-run: %s: timed out after %g s\n",
+		    program, timeout);
+		return (EXIT_TIMEOUT);
+	case TK_STOP_FAULT:
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
+		return (128 + res.signal);
+	default:
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
+		return (EXIT_SANDBOX);
+	}
+}

@@ -1,0 +1,349 @@
+/*
+ * /dev/kvm, the VM and its one vCPU, and the run loop.  Registers travel in
+ * kvm_run (KVM_CAP_SYNC_REGS): an exit costs the exit itself and no ioctl.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tk_internal.h"
+
+static pthread_mutex_t kvm_lock = PTHREAD_MUTEX_INITIALIZER;
+static int kvm_fd = -1;
+
+/* Explains a failed open of /dev/kvm so that an admin knows what to do. */
+static void
+kvm_explain(int e, char *err, size_t errlen)
+{
+	struct passwd *pw = getpwuid(geteuid());
+	const char *user = pw ? pw->pw_name : "running this program";
+	const char *group = "kvm";
+	struct group *g;
+	struct stat st;
+
+	if (e == EACCES || e == EPERM) {
+		if (stat("/dev/kvm", &st) == 0 && (g = getgrgid(st.st_gid)) != NULL)
+			group = g->gr_name;
+		snprintf(err, errlen, "cannot open /dev/kvm: %s — add user %s to "
+		    "the group owning /dev/kvm (usermod -aG %s %s; the device must "
+		    "be mode 0660, group %s) and restart the process",
+		    strerror(e), user, group, user, group);
+	} else if (e == ENOENT || e == ENODEV || e == ENXIO) {
+		snprintf(err, errlen, "cannot open /dev/kvm: %s — KVM is not "
+		    "available here (load kvm_intel or kvm_amd, or enable nested "
+		    "virtualisation)", strerror(e));
+	} else {
+		snprintf(err, errlen, "cannot open /dev/kvm: %s", strerror(e));
+	}
+}
+
+int
+tk_kvm_fd(char *err, size_t errlen)
+{
+	int fd, e = 0;
+
+	(void)pthread_mutex_lock(&kvm_lock);
+	if (kvm_fd < 0) {
+		fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (fd < 0) {
+			e = errno;
+		} else if (ioctl(fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION ||
+		    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_SYNC_REGS) <= 0 ||
+		    ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
+			close(fd);
+			e = ENOTSUP;
+		} else {
+			kvm_fd = fd;
+		}
+	}
+	fd = kvm_fd;
+	(void)pthread_mutex_unlock(&kvm_lock);
+	if (fd >= 0)
+		return (fd);
+	if (e == ENOTSUP)
+		snprintf(err, errlen, "this KVM lacks the API version, "
+		    "KVM_CAP_SYNC_REGS or KVM_CAP_IMMEDIATE_EXIT the sandbox needs");
+	else
+		kvm_explain(e, err, errlen);
+	return (-e);
+}
+
+int
+tk_kvm_available(char *err, size_t errlen)
+{
+	int r = tk_kvm_fd(err, errlen);
+
+	return (r < 0 ? r : 0);
+}
+
+void
+tk_log(struct tk_vm *vm, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	if (vm->log == NULL)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	vm->log(vm->opaque, line);
+}
+
+void
+tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	vm->stopped = 1;
+	vm->res->stop = why;
+	vm->res->exit_status = status;
+	vm->res->signal = sig;
+	va_start(ap, fmt);
+	(void)vsnprintf(vm->res->message, sizeof vm->res->message, fmt, ap);
+	va_end(ap);
+}
+
+static int
+vcpu_create(struct tk_vm *vm, int kfd, char *err, size_t errlen)
+{
+	int size;
+
+	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
+		return (-errno);
+	}
+	size = ioctl(kfd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size <= 0) {
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed");
+		return (-EIO);
+	}
+	vm->run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
+	    vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		snprintf(err, errlen, "mmap of kvm_run: %s", strerror(errno));
+		return (-errno);
+	}
+	vm->run_size = (size_t)size;
+	return (0);
+}
+
+int
+tk_vm_create(struct tk_vm **vmp, const char *path,
+    const struct tk_vm_config *cfg, char *err, size_t errlen)
+{
+	static const char *const no_env[] = { NULL };
+	const char *const default_argv[] = { path, NULL };
+	struct kvm_userspace_memory_region region;
+	struct tk_elf_image img;
+	struct tk_vm *vm;
+	uint64_t mem = cfg->max_memory ? cfg->max_memory : TK_DEFAULT_MAX_MEMORY;
+	int kfd, r;
+
+	*vmp = NULL;
+	if (mem < TK_MIN_MEMORY || mem > TK_MAX_MEMORY) {
+		snprintf(err, errlen, "guest memory must be between %llu MiB and "
+		    "%llu MiB", TK_MIN_MEMORY >> 20, TK_MAX_MEMORY >> 20);
+		return (-EINVAL);
+	}
+	kfd = tk_kvm_fd(err, errlen);
+	if (kfd < 0)
+		return (kfd);
+	vm = calloc(1, sizeof *vm);
+	if (vm == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	vm->vm_fd = vm->vcpu_fd = -1;
+	vm->write = cfg->write;
+	vm->read = cfg->read;
+	vm->log = cfg->log;
+	vm->opaque = cfg->opaque;
+	vm->verbose = cfg->verbose;
+	snprintf(vm->name, sizeof vm->name, "%s",
+	    cfg->argv && cfg->argv[0] ? cfg->argv[0] : path);
+
+	do
+		vm->vm_fd = ioctl(kfd, KVM_CREATE_VM, 0);
+	while (vm->vm_fd < 0 && errno == EINTR);
+	if (vm->vm_fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	r = tk_mem_create(vm, mem, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = tk_elf_load(vm, path, &img, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = tk_stack_build(vm, &img, cfg->argv ? cfg->argv : default_argv,
+	    cfg->envp ? cfg->envp : no_env, err, errlen);
+	if (r < 0)
+		goto fail;
+	region = (struct kvm_userspace_memory_region){
+		.slot = 0, .guest_phys_addr = 0, .memory_size = vm->mem_size,
+		.userspace_addr = (uintptr_t)vm->mem,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+		goto fail;
+	}
+	r = vcpu_create(vm, kfd, err, errlen);
+	if (r < 0)
+		goto fail;
+	r = tk_cpu_setup(vm, err, errlen);
+	if (r < 0)
+		goto fail;
+	vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	r = tk_watch_register(&vm->watch, vm->run);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot start the watchdog: %s", strerror(-r));
+		goto fail;
+	}
+	*vmp = vm;
+	return (0);
+fail:
+	tk_vm_destroy(vm);
+	return (r);
+}
+
+/* Reads CR2, which only a fault needs: one ioctl, off the hot path. */
+static uint64_t
+cr2_read(struct tk_vm *vm)
+{
+	struct kvm_sregs sregs;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return (0);
+	return (sregs.cr2);
+}
+
+/* An exception exit: a system call in disguise, a guest fault, or our bug. */
+static void
+exception_handle(struct tk_vm *vm)
+{
+	extern const char tk_kernel_syscall[];
+	const uint64_t *f = (const uint64_t *)(const void *)(vm->mem + TK_FRAME_ADDR);
+
+	if ((f[TK_FRAME_CS] & 3) == 0) {
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "exception %llu inside the "
+		    "sandbox kernel at rip 0x%llx",
+		    (unsigned long long)f[TK_FRAME_VECTOR],
+		    (unsigned long long)f[TK_FRAME_RIP]);
+		return;
+	}
+	if (f[TK_FRAME_VECTOR] == 14 &&
+	    f[TK_FRAME_RIP] == tk_kernel_addr(tk_kernel_syscall)) {
+		tk_linux_syscall(vm, 1);
+		return;
+	}
+	tk_fault_report(vm, f[TK_FRAME_VECTOR], f[TK_FRAME_ERROR],
+	    f[TK_FRAME_RIP], f[TK_FRAME_VECTOR] == 14 ? cr2_read(vm) : 0);
+}
+
+/* One exit of KVM_RUN: handles it; vm->stopped says whether to go on. */
+static void
+exit_handle(struct tk_vm *vm)
+{
+	struct kvm_run *run = vm->run;
+	const struct kvm_regs *r = &run->s.regs.regs;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		if (run->io.port == TK_PORT_SYSCALL)
+			tk_linux_syscall(vm, 0);
+		else if (run->io.port == TK_PORT_FAULT)
+			exception_handle(vm);
+		else
+			tk_stop(vm, TK_STOP_ERROR, 0, 0, "I/O to unknown port 0x%x",
+			    run->io.port);
+		break;
+	case KVM_EXIT_SHUTDOWN:
+		tk_stop(vm, TK_STOP_FAULT, 0, SIGSEGV,
+		    "triple fault (an exception while handling an exception) "
+		    "at rip 0x%llx", (unsigned long long)r->rip);
+		break;
+	case KVM_EXIT_MMIO:
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "access to guest physical 0x%llx "
+		    "outside memory", (unsigned long long)run->mmio.phys_addr);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "KVM could not enter the guest "
+		    "(hardware reason 0x%llx)", (unsigned long long)
+		    run->fail_entry.hardware_entry_failure_reason);
+		break;
+	case KVM_EXIT_INTERNAL_ERROR:
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "KVM internal error %u at rip 0x%llx",
+		    run->internal.suberror, (unsigned long long)r->rip);
+		break;
+	default:
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "unexpected KVM exit %u at rip 0x%llx",
+		    run->exit_reason, (unsigned long long)r->rip);
+		break;
+	}
+}
+
+int
+tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res)
+{
+	uint64_t deadline = timeout_ns ? tk_now_ns() + timeout_ns : 0;
+
+	memset(res, 0, sizeof *res);
+	vm->res = res;
+	if (vm->stopped) {
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "the program has already ended");
+		return (-EINVAL);
+	}
+	vm->run->immediate_exit = 0;
+	tk_watch_arm(vm->watch, deadline);
+	while (!vm->stopped) {
+		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0) {
+			exit_handle(vm);
+			continue;
+		}
+		if (errno != EINTR && errno != EAGAIN) {
+			tk_stop(vm, TK_STOP_ERROR, 0, 0, "KVM_RUN: %s", strerror(errno));
+			break;
+		}
+		/* A kick: ours if the deadline passed, else a stale one. */
+		if (deadline != 0 && tk_now_ns() >= deadline)
+			tk_stop(vm, TK_STOP_TIMEOUT, 0, 0, "timed out after %.3g s",
+			    (double)timeout_ns / 1e9);
+		vm->run->immediate_exit = 0;
+	}
+	tk_watch_arm(vm->watch, 0);
+	return (0);
+}
+
+void
+tk_vm_destroy(struct tk_vm *vm)
+{
+	if (vm == NULL)
+		return;
+	tk_watch_unregister(vm->watch);
+	if (vm->run != NULL)
+		(void)munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		(void)close(vm->vcpu_fd);
+	if (vm->vm_fd >= 0)
+		(void)close(vm->vm_fd);
+	tk_mem_destroy(vm);
+	tk_vma_free(&vm->vmas);
+	free(vm);
+}

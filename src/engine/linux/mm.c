@@ -1,0 +1,214 @@
+/*
+ * Memory system calls: brk and anonymous mmap, munmap, mprotect, mremap,
+ * madvise.  Guest memory is identity-mapped, so "mapping" is bookkeeping plus
+ * page-table entries.  Invariant: every page of the mmap area that is not
+ * mapped reads as zero on the host, so a new mapping needs no clearing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "syscalls.h"
+
+static uint64_t
+page_up(uint64_t v)
+{
+	return ((v + TK_PAGE_SIZE - 1) & ~(TK_PAGE_SIZE - 1));
+}
+
+static uint64_t
+prot_perm(uint64_t prot)
+{
+	if ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) == 0)
+		return (0);
+	return (TK_PTE_P | TK_PTE_U | ((prot & PROT_WRITE) ? TK_PTE_W : 0) |
+	    ((prot & PROT_EXEC) ? 0 : TK_PTE_NX));
+}
+
+/* True if [start, end) lies inside the guest's own memory: image, brk, stack or mmaps. */
+static int
+range_owned(const struct tk_vm *vm, uint64_t start, uint64_t end)
+{
+	if (start >= vm->image_start && end <= vm->image_end)
+		return (1);
+	if (start >= vm->brk_start && end <= page_up(vm->brk_cur))
+		return (1);
+	if (start >= vm->stack_low && end <= vm->stack_top)
+		return (1);
+	return (start >= vm->mmap_start && end <= vm->mmap_end &&
+	    tk_vma_covers(vm, start, end));
+}
+
+static int64_t
+sys_brk(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t want = a[0], old_end = page_up(vm->brk_cur), new_end;
+
+	if (want < vm->brk_start || want > vm->brk_max)
+		return ((int64_t)vm->brk_cur);
+	new_end = page_up(want);
+	if (new_end > old_end &&
+	    tk_mem_protect(vm, old_end, new_end - old_end,
+	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0)
+		return ((int64_t)vm->brk_cur);
+	if (new_end < old_end) {
+		(void)tk_mem_protect(vm, new_end, old_end - new_end, 0);
+		tk_mem_discard(vm, new_end, old_end - new_end);
+	}
+	vm->brk_cur = want;
+	return ((int64_t)want);
+}
+
+/* Unmaps part of the mmap area and returns its memory, zeroed, to the host. */
+static void
+area_release(struct tk_vm *vm, uint64_t start, uint64_t end)
+{
+	(void)tk_mem_protect(vm, start, end - start, 0);
+	tk_mem_discard(vm, start, end - start);
+	(void)tk_vma_remove(vm, start, end);
+}
+
+static int64_t
+area_claim(struct tk_vm *vm, uint64_t start, uint64_t len, uint64_t perm)
+{
+	if (tk_vma_insert(vm, start, start + len) < 0)
+		return (-ENOMEM);
+	if (perm != 0 && tk_mem_protect(vm, start, len, perm) < 0) {
+		(void)tk_vma_remove(vm, start, start + len);
+		return (-ENOMEM);
+	}
+	return ((int64_t)start);
+}
+
+static int64_t
+sys_mmap(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t addr = a[0], len = page_up(a[1]), prot = a[2], flags = a[3];
+	uint64_t align, end;
+
+	if (a[1] == 0 || len < a[1] || addr % TK_PAGE_SIZE)
+		return (-EINVAL);
+	if (!(flags & MAP_ANONYMOUS))
+		return ((int64_t)a[4] <= 2 ? -ENODEV : -EBADF);
+	if (prot & ~(uint64_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return (-EINVAL);
+	end = addr + len;
+	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+		if (end < addr || addr < vm->mmap_start || end > vm->mmap_end)
+			return (-ENOMEM);
+		if (tk_vma_overlaps(vm, addr, end)) {
+			if (flags & MAP_FIXED_NOREPLACE)
+				return (-EEXIST);
+			area_release(vm, addr, end);
+		}
+		return (area_claim(vm, addr, len, prot_perm(prot)));
+	}
+	/* A hint is honoured when the range is free, as Linux does. */
+	if (addr != 0 && end > addr && addr >= vm->mmap_start &&
+	    end <= vm->mmap_end && !tk_vma_overlaps(vm, addr, end))
+		return (area_claim(vm, addr, len, prot_perm(prot)));
+	/* Big mappings start on 2 MiB so they can use 2 MiB pages. */
+	align = len >= TK_HUGE_SIZE ? TK_HUGE_SIZE : TK_PAGE_SIZE;
+	addr = tk_vma_find(vm, len, align);
+	if (addr == 0 && align != TK_PAGE_SIZE)
+		addr = tk_vma_find(vm, len, TK_PAGE_SIZE);
+	if (addr == 0)
+		return (-ENOMEM);
+	return (area_claim(vm, addr, len, prot_perm(prot)));
+}
+
+static int64_t
+sys_munmap(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t addr = a[0], len = page_up(a[1]), end = addr + len;
+
+	if (addr % TK_PAGE_SIZE || a[1] == 0 || len < a[1] || end < addr)
+		return (-EINVAL);
+	/* Only the mmap area can be unmapped; elsewhere is the image, brk or stack. */
+	if (addr < vm->mmap_start || end > vm->mmap_end)
+		return (-EINVAL);
+	area_release(vm, addr, end);
+	return (0);
+}
+
+static int64_t
+sys_mprotect(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t addr = a[0], len = page_up(a[1]), end = addr + len;
+
+	if (addr % TK_PAGE_SIZE || len < a[1] || end < addr ||
+	    (a[2] & ~(uint64_t)(PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return (-EINVAL);
+	if (len == 0)
+		return (0);
+	if (!range_owned(vm, addr, end))
+		return (-ENOMEM);
+	return (tk_mem_protect(vm, addr, len, prot_perm(a[2])) < 0 ? -ENOMEM : 0);
+}
+
+static int64_t
+sys_mremap(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t old = a[0], old_len = page_up(a[1]), new_len = page_up(a[2]);
+	uint64_t flags = a[3], perm, size, to;
+	int64_t r;
+
+	if (old % TK_PAGE_SIZE || new_len == 0 || new_len < a[2] ||
+	    old_len < a[1] || (flags & ~(uint64_t)MREMAP_MAYMOVE))
+		return (-EINVAL);
+	if (old_len == 0 || old + old_len < old ||
+	    old < vm->mmap_start || old + old_len > vm->mmap_end ||
+	    !tk_vma_covers(vm, old, old + old_len))
+		return (-EFAULT);
+	if (new_len <= old_len) {
+		if (new_len < old_len)
+			area_release(vm, old + new_len, old + old_len);
+		return ((int64_t)old);
+	}
+	perm = tk_paging_leaf(&vm->pg, old, &size) & TK_PTE_PERM;
+	if (old + new_len <= vm->mmap_end && old + new_len > old &&
+	    !tk_vma_overlaps(vm, old + old_len, old + new_len)) {
+		r = area_claim(vm, old + old_len, new_len - old_len, perm);
+		return (r < 0 ? r : (int64_t)old);
+	}
+	if (!(flags & MREMAP_MAYMOVE))
+		return (-ENOMEM);
+	to = tk_vma_find(vm, new_len, new_len >= TK_HUGE_SIZE ? TK_HUGE_SIZE : TK_PAGE_SIZE);
+	if (to == 0)
+		to = tk_vma_find(vm, new_len, TK_PAGE_SIZE);
+	if (to == 0)
+		return (-ENOMEM);
+	r = area_claim(vm, to, new_len, perm);
+	if (r < 0)
+		return (r);
+	/* Both ranges are guest memory we checked: copy on the host side. */
+	memcpy(vm->mem + to, vm->mem + old, old_len);
+	area_release(vm, old, old + old_len);
+	return ((int64_t)to);
+}
+
+static int64_t
+sys_madvise(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t addr = a[0], len = page_up(a[1]), end = addr + len;
+
+	if (addr % TK_PAGE_SIZE || len < a[1] || end < addr)
+		return (-EINVAL);
+	if (len != 0 && !range_owned(vm, addr, end))
+		return (-ENOMEM);
+	/* DONTNEED promises zeroes on anonymous memory; the image is not anonymous. */
+	if (a[2] == MADV_DONTNEED && addr >= vm->brk_start)
+		tk_mem_discard(vm, addr, len);
+	return (0);
+}
+
+const struct tk_syscall tk_linux_mm_calls[] = {
+	{ 9, sys_mmap },
+	{ 10, sys_mprotect },
+	{ 11, sys_munmap },
+	{ 12, sys_brk },
+	{ 25, sys_mremap },
+	{ 28, sys_madvise },
+	{ 0, NULL },
+};

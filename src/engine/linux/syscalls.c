@@ -1,0 +1,87 @@
+/*
+ * The dispatch of an emulated Linux system call: our kernel's SYSCALL entry
+ * exits to the host with the guest's registers in kvm_run (KVM_CAP_SYNC_REGS),
+ * so a call costs one exit and no register ioctl.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "syscalls.h"
+
+#define TABLE_SIZE	512
+
+extern const char tk_kernel_syscall_flush[];
+extern const char tk_kernel_fault_return[], tk_kernel_fault_return_flush[];
+
+/* Flags a user may set (CF PF AF ZF SF TF DF OF AC ID), plus IF and bit 1. */
+#define RFLAGS_USER	0x254dd5ULL
+#define RFLAGS_FIXED	0x202ULL
+
+static tk_syscall_fn *table[TABLE_SIZE];
+static pthread_once_t table_once = PTHREAD_ONCE_INIT;
+
+static void
+table_build(void)
+{
+	static const struct tk_syscall *const families[] = {
+		tk_linux_mm_calls, tk_linux_io_calls, tk_linux_fs_calls,
+		tk_linux_time_calls, tk_linux_proc_calls,
+	};
+	const struct tk_syscall *s;
+	size_t f;
+
+	for (f = 0; f < sizeof families / sizeof families[0]; f++)
+		for (s = families[f]; s->fn != NULL; s++)
+			table[s->nr] = s->fn;
+}
+
+static void
+unknown_log(struct tk_vm *vm, uint64_t nr)
+{
+	if (!vm->verbose)
+		return;
+	if (nr < TABLE_SIZE) {
+		if (vm->unknown_seen[nr / 64] & (1ULL << (nr % 64)))
+			return;
+		vm->unknown_seen[nr / 64] |= 1ULL << (nr % 64);
+	}
+	tk_log(vm, "unknown system call %llu: -ENOSYS", (unsigned long long)nr);
+}
+
+void
+tk_linux_syscall(struct tk_vm *vm, int via_fault)
+{
+	uint64_t *frame = (uint64_t *)(void *)(vm->mem + TK_FRAME_ADDR);
+	struct kvm_regs *r = &vm->run->s.regs.regs;
+	const uint64_t arg[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
+	int64_t ret;
+
+	(void)pthread_once(&table_once, table_build);
+	if (r->rax < TABLE_SIZE && table[r->rax] != NULL) {
+		ret = table[r->rax](vm, arg);
+	} else {
+		unknown_log(vm, r->rax);
+		ret = -ENOSYS;
+	}
+	if (vm->stopped)
+		return;
+	if (via_fault) {
+		/* Return as SYSCALL would: to rcx, with the flags saved in r11. */
+		frame[TK_FRAME_RIP] = r->rcx;
+		frame[TK_FRAME_RFLAGS] = (r->r11 & RFLAGS_USER) | RFLAGS_FIXED;
+		r->rip = tk_kernel_addr(vm->pg.flush ? tk_kernel_fault_return_flush :
+		    tk_kernel_fault_return);
+	} else if (vm->pg.flush) {
+		r->rip = tk_kernel_addr(tk_kernel_syscall_flush);
+	}
+	if (vm->pg.flush) {
+		/* A mapping shrank: the kernel flushes the TLB, then takes the result. */
+		vm->pg.flush = 0;
+		memcpy(vm->mem + TK_KDATA_ADDR + TK_KDATA_SYSCALL_RET, &ret, 8);
+	} else {
+		r->rax = (uint64_t)ret;
+	}
+	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}

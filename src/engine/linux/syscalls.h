@@ -1,0 +1,35 @@
+/*
+ * Linux system-call emulation: each family file (mm, io, fs, time, proc)
+ * exports a table of the calls it handles; syscalls.c merges them into one
+ * dispatch table indexed by number.  Adding a family adds one file and one
+ * line in syscalls.c.
+ *
+ * A handler gets the six argument registers, untrusted, and returns the
+ * value for rax: a result or a negative errno.  To end the run it calls
+ * tk_stop(); its return value is then ignored.
+ */
+#ifndef TK_LINUX_SYSCALLS_H
+#define TK_LINUX_SYSCALLS_H
+
+#include <stdint.h>
+
+#include "../tk_internal.h"
+
+typedef int64_t tk_syscall_fn(struct tk_vm *vm, const uint64_t *arg);
+
+struct tk_syscall {
+	unsigned	nr;
+	tk_syscall_fn	*fn;
+};
+
+/* Each table ends with { 0, NULL }. */
+extern const struct tk_syscall tk_linux_mm_calls[];
+extern const struct tk_syscall tk_linux_io_calls[];
+extern const struct tk_syscall tk_linux_fs_calls[];
+extern const struct tk_syscall tk_linux_time_calls[];
+extern const struct tk_syscall tk_linux_proc_calls[];
+
+/* The pid and tid the guest sees: it is alone in its world. */
+#define TK_GUEST_PID	1
+
+#endif

@@ -1,0 +1,112 @@
+/*
+ * Clocks, from the host.  There is no vDSO in the guest, so every clock read
+ * is a VM exit: programs that read the clock in a hot loop pay for it.
+ */
+#include <errno.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "syscalls.h"
+
+/* The host clock a guest clock id reads; -1 for an invalid id. */
+static clockid_t
+clock_host(uint64_t id)
+{
+	switch (id) {
+	case CLOCK_REALTIME:
+	case CLOCK_MONOTONIC:
+	case CLOCK_MONOTONIC_RAW:
+	case CLOCK_REALTIME_COARSE:
+	case CLOCK_MONOTONIC_COARSE:
+	case CLOCK_BOOTTIME:
+		return ((clockid_t)id);
+	case CLOCK_PROCESS_CPUTIME_ID:
+	case CLOCK_THREAD_CPUTIME_ID:
+		/* The vCPU thread's time is the guest's time. */
+		return (CLOCK_THREAD_CPUTIME_ID);
+	default:
+		return ((clockid_t)-1);
+	}
+}
+
+static int64_t
+sys_clock_gettime(struct tk_vm *vm, const uint64_t *a)
+{
+	clockid_t id = clock_host(a[0]);
+	struct timespec ts;
+
+	if (id == (clockid_t)-1)
+		return (-EINVAL);
+	(void)clock_gettime(id, &ts);
+	return (tk_copy_to_guest(vm, a[1], &ts, sizeof ts));
+}
+
+static int64_t
+sys_clock_getres(struct tk_vm *vm, const uint64_t *a)
+{
+	clockid_t id = clock_host(a[0]);
+	struct timespec ts;
+
+	if (id == (clockid_t)-1)
+		return (-EINVAL);
+	if (a[1] == 0)
+		return (0);
+	(void)clock_getres(id, &ts);
+	return (tk_copy_to_guest(vm, a[1], &ts, sizeof ts));
+}
+
+static int64_t
+sys_gettimeofday(struct tk_vm *vm, const uint64_t *a)
+{
+	struct timeval tv;
+	struct timezone tz = { 0, 0 };
+
+	(void)gettimeofday(&tv, NULL);
+	if (a[0] != 0 && tk_copy_to_guest(vm, a[0], &tv, sizeof tv) < 0)
+		return (-EFAULT);
+	if (a[1] != 0 && tk_copy_to_guest(vm, a[1], &tz, sizeof tz) < 0)
+		return (-EFAULT);
+	return (0);
+}
+
+static int64_t
+sys_time(struct tk_vm *vm, const uint64_t *a)
+{
+	int64_t now = (int64_t)time(NULL);
+
+	if (a[0] != 0 && tk_copy_to_guest(vm, a[0], &now, sizeof now) < 0)
+		return (-EFAULT);
+	return (now);
+}
+
+static int64_t
+sys_getrandom(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t len = a[1] > (32u << 20) ? (32u << 20) : a[1];
+	void *p = tk_mem_user(vm, a[0], len, 1);
+	uint64_t done = 0;
+	ssize_t n;
+
+	if (p == NULL)
+		return (-EFAULT);
+	while (done < len) {
+		n = getrandom((char *)p + done, len - done, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return (done > 0 ? (int64_t)done : -errno);
+		}
+		done += (uint64_t)n;
+	}
+	return ((int64_t)done);
+}
+
+const struct tk_syscall tk_linux_time_calls[] = {
+	{ 96, sys_gettimeofday },
+	{ 201, sys_time },
+	{ 228, sys_clock_gettime },
+	{ 229, sys_clock_getres },
+	{ 318, sys_getrandom },
+	{ 0, NULL },
+};

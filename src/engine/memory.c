@@ -1,0 +1,127 @@
+/*
+ * Guest memory: one host mapping that is the guest's physical memory, and
+ * the checked ways across the border.  Every guest address the host uses is
+ * looked up in the guest's own page tables first: it must be mapped, user
+ * accessible, writable when we write, and inside guest memory.  The guest is
+ * stopped while the host reads, so a check and its use cannot be separated.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "tk_internal.h"
+
+int
+tk_mem_create(struct tk_vm *vm, uint64_t size, char *err, size_t errlen)
+{
+	uint8_t *map;
+
+	size = (size + TK_HUGE_SIZE - 1) & ~(TK_HUGE_SIZE - 1);
+	/* One extra 2 MiB so the guest's 2 MiB pages are 2 MiB aligned on the host too. */
+	map = mmap(NULL, size + TK_HUGE_SIZE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (map == MAP_FAILED) {
+		snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
+		    (unsigned long long)(size >> 20), strerror(errno));
+		return (-ENOMEM);
+	}
+	vm->mem_map = map;
+	vm->mem_map_size = size + TK_HUGE_SIZE;
+	vm->mem = (uint8_t *)(((uintptr_t)map + TK_HUGE_SIZE - 1) &
+	    ~(uintptr_t)(TK_HUGE_SIZE - 1));
+	vm->mem_size = size;
+	return (0);
+}
+
+void
+tk_mem_destroy(struct tk_vm *vm)
+{
+	if (vm->mem_map != NULL)
+		(void)munmap(vm->mem_map, vm->mem_map_size);
+	vm->mem_map = NULL;
+	vm->mem = NULL;
+}
+
+void *
+tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
+{
+	uint64_t need = TK_PTE_P | TK_PTE_U | (write ? TK_PTE_W : 0);
+	uint64_t end = gva + len, va, leaf, size;
+
+	if (len == 0)
+		return (vm->mem + TK_USER_BASE);
+	if (end < gva || end > vm->mem_size)
+		return (NULL);
+	for (va = gva; va < end; va = (va & ~(size - 1)) + size) {
+		leaf = tk_paging_leaf(&vm->pg, va, &size);
+		if ((leaf & need) != need)
+			return (NULL);
+	}
+	/* The map is the identity: the guest address is the physical one. */
+	return (vm->mem + gva);
+}
+
+int
+tk_copy_from_guest(struct tk_vm *vm, void *dst, uint64_t gva, uint64_t len)
+{
+	const void *src = tk_mem_user(vm, gva, len, 0);
+
+	if (src == NULL)
+		return (-EFAULT);
+	memcpy(dst, src, len);
+	return (0);
+}
+
+int
+tk_copy_to_guest(struct tk_vm *vm, uint64_t gva, const void *src, uint64_t len)
+{
+	void *dst = tk_mem_user(vm, gva, len, 1);
+
+	if (dst == NULL)
+		return (-EFAULT);
+	memcpy(dst, src, len);
+	return (0);
+}
+
+long
+tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
+{
+	uint64_t chunk, size_pg;
+	const char *src, *nul;
+	size_t done = 0;
+
+	while (done < size) {
+		if (tk_paging_leaf(&vm->pg, gva + done, &size_pg) == 0)
+			return (-EFAULT);
+		chunk = size_pg - ((gva + done) & (size_pg - 1));
+		if (chunk > size - done)
+			chunk = size - done;
+		src = tk_mem_user(vm, gva + done, chunk, 0);
+		if (src == NULL)
+			return (-EFAULT);
+		nul = memchr(src, 0, chunk);
+		if (nul != NULL) {
+			memcpy(dst + done, src, (size_t)(nul - src) + 1);
+			return ((long)(done + (size_t)(nul - src)));
+		}
+		memcpy(dst + done, src, chunk);
+		done += chunk;
+	}
+	return (-ENAMETOOLONG);
+}
+
+void
+tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (len == 0 || gpa + len > vm->mem_size)
+		return;
+	/* Private anonymous memory: the next touch reads zeroes. */
+	(void)madvise(vm->mem + gpa, len, MADV_DONTNEED);
+}
+
+int
+tk_mem_protect(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t perm)
+{
+	return (tk_paging_map(&vm->pg, addr, len, perm));
+}

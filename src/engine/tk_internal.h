@@ -1,0 +1,191 @@
+/*
+ * The engine's internal header: the VM object and the functions its files
+ * share.  Nothing outside src/engine includes it (unit tests excepted).
+ */
+#ifndef TK_INTERNAL_H
+#define TK_INTERNAL_H
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "tinykvm.h"
+#include "paging.h"
+
+struct kvm_run;
+
+/*
+ * Guest physical layout (virtual == physical).  The first 2 MiB belong to our
+ * kernel: page 0 is never mapped, so null pointers fault.  Page tables live at
+ * the very top of memory, outside every mapping.
+ */
+#define TK_GDT_ADDR		0x1000ULL
+#define TK_IDT_ADDR		0x2000ULL
+#define TK_TSS_ADDR		0x3000ULL
+#define TK_KCODE_ADDR		0x4000ULL	/* two pages of kernel code */
+#define TK_KCODE_SIZE		0x2000ULL
+#define TK_KDATA_ADDR		0x6000ULL	/* kernel scratch, see kernel.S */
+#define TK_KSTACK_ADDR		0x7000ULL	/* exception stack, two pages */
+#define TK_KSTACK_TOP		0x9000ULL
+#define TK_USER_BASE		TK_HUGE_SIZE	/* lowest user address */
+#define TK_PIE_BASE		0x400000ULL	/* where static-pie programs load */
+#define TK_STACK_SIZE		(8ULL << 20)	/* as Linux's default RLIMIT_STACK */
+#define TK_STACK_GUARD		TK_HUGE_SIZE	/* unmapped hole under the stack */
+
+/* Port numbers our kernel uses to leave the guest. */
+#define TK_PORT_SYSCALL		0x01
+#define TK_PORT_FAULT		0x02
+
+/* Offsets in the kernel data page (must match kernel.S). */
+#define TK_KDATA_SYSCALL_RET	0x0
+
+/* The exception frame kernel.S leaves on its stack, in qwords from the top of it. */
+#define TK_FRAME_ADDR		(TK_KSTACK_TOP - 7 * 8)
+enum tk_frame { TK_FRAME_VECTOR, TK_FRAME_ERROR, TK_FRAME_RIP, TK_FRAME_CS,
+	TK_FRAME_RFLAGS, TK_FRAME_RSP, TK_FRAME_SS };
+
+/* An anonymous mapping made by mmap or brk: [start, end). */
+struct tk_vma {
+	uint64_t	start;
+	uint64_t	end;
+};
+
+struct tk_vmas {
+	struct tk_vma	*v;
+	unsigned	n;
+	unsigned	cap;
+};
+
+struct tk_watch;
+
+struct tk_vm {
+	int			vm_fd;
+	int			vcpu_fd;
+	struct kvm_run		*run;
+	size_t			run_size;
+
+	uint8_t			*mem;		/* guest physical memory */
+	uint64_t		mem_size;
+	size_t			mem_map_size;	/* what we mmap'ed, for munmap */
+	uint8_t			*mem_map;
+	struct tk_paging	pg;
+
+	/* Address space, page aligned. */
+	uint64_t		image_start;	/* lowest ELF segment page */
+	uint64_t		image_end;	/* end of the highest ELF segment */
+	uint64_t		brk_start;
+	uint64_t		brk_cur;	/* the program break, maybe unaligned */
+	uint64_t		brk_max;
+	uint64_t		mmap_start;
+	uint64_t		mmap_end;
+	uint64_t		stack_low;
+	uint64_t		stack_top;
+	struct tk_vmas		vmas;		/* mmap'ed ranges, sorted */
+
+	uint64_t		entry;
+	uint64_t		initial_rsp;
+
+	/* Process state the emulated Linux keeps. */
+	uint64_t		sigactions[64][4];
+	uint64_t		sigmask;
+	uint64_t		altstack[3];
+	uint64_t		tid_address;
+	uint64_t		unknown_seen[8];	/* syscalls < 512 logged */
+
+	/* Embedder's callbacks. */
+	tk_write_fn		*write;
+	tk_read_fn		*read;
+	tk_log_fn		*log;
+	void			*opaque;
+	int			verbose;
+	char			name[64];	/* argv[0], for messages */
+
+	/* The run in progress. */
+	struct tk_watch		*watch;
+	struct tk_result	*res;
+	int			stopped;
+};
+
+/* kvm.c */
+int tk_kvm_fd(char *err, size_t errlen);
+
+/* x86_64/cpu.c: GDT, IDT, TSS, kernel code, control registers, CPUID. */
+int tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen);
+/* Sets the FS base (arch_prctl); 0 or -errno. */
+int tk_cpu_set_fs(struct tk_vm *vm, uint64_t base);
+/* Reads the FS base. */
+int tk_cpu_get_fs(struct tk_vm *vm, uint64_t *base);
+/* Guest address of a symbol of kernel.S. */
+uint64_t tk_kernel_addr(const void *sym);
+
+/* x86_64/fault.c: turns an exception exit into a result. */
+void tk_fault_report(struct tk_vm *vm, uint64_t vector, uint64_t error,
+    uint64_t rip, uint64_t cr2);
+
+/* memory.c: guest memory and checked access to it. */
+int tk_mem_create(struct tk_vm *vm, uint64_t size, char *err, size_t errlen);
+void tk_mem_destroy(struct tk_vm *vm);
+/* Host pointer for [gva, gva+len) if every page is user-accessible (and writable when (write)). */
+void *tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write);
+int tk_copy_from_guest(struct tk_vm *vm, void *dst, uint64_t gva, uint64_t len);
+int tk_copy_to_guest(struct tk_vm *vm, uint64_t gva, const void *src, uint64_t len);
+/* Copies a NUL-terminated guest string of at most (size)-1 bytes; its length or -errno. */
+long tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size);
+/* Gives [gpa, gpa+len) back to the host as zero pages. */
+void tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len);
+/* Maps [addr, addr+len) for the guest with (perm); records a TLB flush if needed. */
+int tk_mem_protect(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t perm);
+
+/* vma.c: the anonymous mappings of the mmap area. */
+/* Finds (len) free bytes aligned to (align) in the mmap area; 0 if none. */
+uint64_t tk_vma_find(const struct tk_vm *vm, uint64_t len, uint64_t align);
+/* True if any byte of [start, end) is mapped. */
+int tk_vma_overlaps(const struct tk_vm *vm, uint64_t start, uint64_t end);
+/* True if every byte of [start, end) is mapped. */
+int tk_vma_covers(const struct tk_vm *vm, uint64_t start, uint64_t end);
+int tk_vma_insert(struct tk_vm *vm, uint64_t start, uint64_t end);
+int tk_vma_remove(struct tk_vm *vm, uint64_t start, uint64_t end);
+void tk_vma_free(struct tk_vmas *vmas);
+
+/* elf.c: what an ELF file asks of us, checked before anything is loaded. */
+struct tk_elf_image {
+	uint64_t	lo, hi;		/* page-aligned span of PT_LOAD, unbiased */
+	uint64_t	bias;		/* added to every address (static-pie) */
+	uint64_t	entry;		/* biased */
+	uint64_t	phdr;		/* biased address of the program headers */
+	uint64_t	phnum;
+	uint64_t	phentsize;
+	int		pie;
+};
+/* Validates the ELF in (data, size) as a static x86-64 executable. */
+int tk_elf_inspect(const void *data, size_t size, struct tk_elf_image *img,
+    char *err, size_t errlen);
+/* Reads, validates and loads the program at (path), lays out its address space. */
+int tk_elf_load(struct tk_vm *vm, const char *path, struct tk_elf_image *img,
+    char *err, size_t errlen);
+
+/* stack.c: the initial stack Linux builds: argc, argv, envp, auxv. */
+int tk_stack_build(struct tk_vm *vm, const struct tk_elf_image *img,
+    const char *const *argv, const char *const *envp, char *err, size_t errlen);
+
+/* timer.c: the one watchdog thread that stops overdue vCPUs. */
+int tk_watch_register(struct tk_watch **wp, struct kvm_run *run);
+void tk_watch_unregister(struct tk_watch *w);
+/* Arms a deadline (absolute CLOCK_MONOTONIC ns; 0 disarms): a store, nothing more. */
+void tk_watch_arm(struct tk_watch *w, uint64_t deadline_ns);
+uint64_t tk_now_ns(void);
+
+/*
+ * linux/syscalls.c: emulates the Linux system call in the vCPU's registers,
+ * entered through our SYSCALL entry or, when (via_fault), through the page
+ * fault a hypervisor without a ring-0 SYSCALL raises at LSTAR.
+ */
+void tk_linux_syscall(struct tk_vm *vm, int via_fault);
+
+/* Logging and stopping. */
+void tk_log(struct tk_vm *vm, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#endif

@@ -1,0 +1,83 @@
+/*
+ * The guest's tiny kernel: the SYSCALL entry and the CPU exception entries.
+ * It is assembled into the host's .rodata and copied to TK_KCODE_ADDR in the
+ * guest, so it must be position independent (relative jumps, absolute
+ * addresses only for the fixed low kernel pages).  The host never runs it.
+ *
+ * Guest programs run in ring 3.  Every way into ring 0 ends in an OUT to one
+ * of our ports, which exits to the host; the host emulates and resumes.
+ */
+	.section .rodata
+	.balign 16
+	.globl tk_kernel_start, tk_kernel_end
+	.globl tk_kernel_syscall, tk_kernel_syscall_flush, tk_kernel_exceptions
+	.globl tk_kernel_fault_return, tk_kernel_fault_return_flush
+
+	.code64
+tk_kernel_start:
+
+/*
+ * SYSCALL: rcx holds the user rip and r11 the user rflags; interrupts and AC
+ * are masked by SFMASK.  We touch no memory here: rsp is still the user's and
+ * SMAP forbids it.  The host puts the result in rax and resumes after the OUT.
+ */
+tk_kernel_syscall:
+	outl	%eax, $0x01
+	sysretq
+
+/*
+ * The host resumes here instead when the call changed or removed a present
+ * mapping (munmap, mprotect): the guest TLB may hold the old entry, and only
+ * the guest can flush it.  The result waits in the kernel data page, because
+ * rax is needed for the flush and rcx/r11 for SYSRET.
+ */
+tk_kernel_syscall_flush:
+	movq	%cr3, %rax
+	movq	%rax, %cr3
+	movq	0x6000, %rax		/* TK_KDATA_ADDR + TK_KDATA_SYSCALL_RET */
+	sysretq
+
+/*
+ * Exceptions 0-31, 16 bytes apart, all on IST1.  Each pushes a zero where
+ * the CPU pushed no error code, then its vector, and exits without touching
+ * a register: the host reads the frame at TK_KSTACK_TOP - 56
+ * ([vector][error][rip][cs][rflags][rsp][ss]) and the guest's registers
+ * intact.  The host never resumes after the OUT; it picks a label below.
+ */
+	.macro	exception vec
+	.balign	16
+	.if (\vec == 8) || (\vec >= 10 && \vec <= 14) || (\vec == 17) || (\vec == 21) || (\vec == 29) || (\vec == 30)
+	.else
+	pushq	$0
+	.endif
+	pushq	$\vec
+	outl	%eax, $0x02
+1:	hlt
+	jmp	1b
+	.endm
+
+	.balign	16
+tk_kernel_exceptions:
+	.irp	v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+	exception \v
+	.endr
+
+/*
+ * Some hypervisors (PVM) leave a user-mode SYSCALL at LSTAR still in ring 3:
+ * the fetch of our supervisor page then faults here, with the caller's
+ * registers untouched, and the host emulates the call from the fault.  It
+ * rewrites the frame to return after the SYSCALL and resumes at one of these.
+ */
+tk_kernel_fault_return:
+	addq	$16, %rsp
+	iretq
+
+tk_kernel_fault_return_flush:
+	movq	%cr3, %rax
+	movq	%rax, %cr3
+	movq	0x6000, %rax		/* TK_KDATA_ADDR + TK_KDATA_SYSCALL_RET */
+	addq	$16, %rsp
+	iretq
+
+tk_kernel_end:
+	.section .note.GNU-stack,"",@progbits
