@@ -220,22 +220,22 @@ segments_load(struct tk_vm *vm, const void *data, size_t size,
 		}
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
 			continue;
-		memcpy(vm->mem + ph.p_vaddr + img->bias,
-		    (const char *)data + ph.p_offset, ph.p_filesz);
 		lo = page_down(ph.p_vaddr + img->bias);
 		hi = page_up(ph.p_vaddr + img->bias + ph.p_memsz);
 		perm = segment_perm(ph.p_flags);
 		old_first = tk_paging_leaf(&vm->pg, lo, &sz) & TK_PTE_PERM;
 		old_last = tk_paging_leaf(&vm->pg, hi - TK_PAGE_SIZE, &sz) & TK_PTE_PERM;
-		r = tk_paging_map(&vm->pg, lo, hi - lo, perm);
+		r = tk_mem_map(vm, lo, hi - lo, perm);
 		if (r == 0 && old_first)
-			r = tk_paging_map(&vm->pg, lo, TK_PAGE_SIZE,
+			r = tk_mem_map(vm, lo, TK_PAGE_SIZE,
 			    perm_merge(perm, old_first));
 		if (r == 0 && old_last)
-			r = tk_paging_map(&vm->pg, hi - TK_PAGE_SIZE, TK_PAGE_SIZE,
+			r = tk_mem_map(vm, hi - TK_PAGE_SIZE, TK_PAGE_SIZE,
 			    perm_merge(perm, old_last));
 		if (r != 0)
 			break;
+		memcpy(vm->mem + ph.p_vaddr + img->bias,
+		    (const char *)data + ph.p_offset, ph.p_filesz);
 	}
 	elf_end(e);
 	return (r);
@@ -247,13 +247,13 @@ kernel_map(struct tk_vm *vm)
 {
 	int r;
 
-	r = tk_paging_map(&vm->pg, TK_GDT_ADDR, TK_KCODE_ADDR - TK_GDT_ADDR,
+	r = tk_mem_map(vm, TK_GDT_ADDR, TK_KCODE_ADDR - TK_GDT_ADDR,
 	    TK_PTE_P | TK_PTE_NX);
 	if (r == 0)
-		r = tk_paging_map(&vm->pg, TK_KCODE_ADDR, TK_KCODE_SIZE, TK_PTE_P);
+		r = tk_mem_map(vm, TK_KCODE_ADDR, TK_KCODE_SIZE, TK_PTE_P);
 	if (r == 0)
-		r = tk_paging_map(&vm->pg, TK_KDATA_ADDR,
-		    TK_KSTACK_TOP - TK_KDATA_ADDR, TK_PTE_P | TK_PTE_W | TK_PTE_NX);
+		r = tk_mem_map(vm, TK_KSTACK_ADDR,
+		    TK_KSTACK_TOP - TK_KSTACK_ADDR, TK_PTE_P | TK_PTE_W | TK_PTE_NX);
 	return (r);
 }
 
@@ -281,8 +281,16 @@ layout(struct tk_vm *vm, const struct tk_elf_image *img, uint64_t arena_base,
 	vm->brk_max = (free_lo + (free_hi - free_lo) / 4) & ~(TK_HUGE_SIZE - 1);
 	vm->mmap_start = vm->brk_max;
 	vm->mmap_end = free_hi;
-	return (tk_paging_map(&vm->pg, vm->stack_low, TK_STACK_SIZE,
-	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX));
+	/*
+	 * The page tables are final from here on.  Under a shadow-paging
+	 * hypervisor (PVM, or KVM without EPT) the host cannot edit them later
+	 * without the hypervisor's copy going stale, so the heap and the mmap
+	 * area are mapped whole now and mmap/munmap/mprotect are bookkeeping.
+	 */
+	return (tk_paging_map(&vm->pg, vm->brk_start, vm->mmap_end - vm->brk_start,
+	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) ||
+	    tk_mem_map(vm, vm->stack_low, TK_STACK_SIZE,
+	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) ? -ENOMEM : 0);
 }
 
 int

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -31,6 +32,13 @@ tk_mem_create(struct tk_vm *vm, uint64_t size, char *err, size_t errlen)
 	vm->mem = (uint8_t *)(((uintptr_t)map + TK_HUGE_SIZE - 1) &
 	    ~(uintptr_t)(TK_HUGE_SIZE - 1));
 	vm->mem_size = size;
+	vm->populated = calloc(size / TK_HUGE_SIZE / 64 + 1, sizeof *vm->populated);
+	if (vm->populated == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	/* See tk_mem_protect: guest memory wants 2 MiB host pages. */
+	(void)madvise(vm->mem, size, MADV_HUGEPAGE);
 	return (0);
 }
 
@@ -41,6 +49,39 @@ tk_mem_destroy(struct tk_vm *vm)
 		(void)munmap(vm->mem_map, vm->mem_map_size);
 	vm->mem_map = NULL;
 	vm->mem = NULL;
+	free(vm->populated);
+	vm->populated = NULL;
+}
+
+static int
+chunk_populated(const struct tk_vm *vm, uint64_t chunk)
+{
+	return ((vm->populated[chunk / 64] >> (chunk % 64)) & 1);
+}
+
+/*
+ * Backs [gpa, gpa+len) with host memory now, in whole 2 MiB chunks.  The
+ * first guest touch of a page the host has not backed costs a trip through
+ * the hypervisor per 4 KiB (about 25 us on a nested, shadow-paged host,
+ * against 0.3 us for the page fault natively): backing it up front with
+ * transparent huge pages costs only the zeroing and lets the hypervisor map
+ * 2 MiB at a time.  The price is that mapped memory is resident memory.
+ */
+void
+tk_mem_populate(struct tk_vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t c, first = gpa / TK_HUGE_SIZE, last = (gpa + len - 1) / TK_HUGE_SIZE;
+
+	if (len == 0 || gpa + len > vm->mem_size || gpa + len < gpa)
+		return;
+	for (c = first; c <= last; c++) {
+		if (chunk_populated(vm, c))
+			continue;
+		/* If the kernel lacks it, pages are backed on first touch instead. */
+		(void)madvise(vm->mem + c * TK_HUGE_SIZE, TK_HUGE_SIZE,
+		    MADV_POPULATE_WRITE);
+		vm->populated[c / 64] |= 1ULL << (c % 64);
+	}
 }
 
 void *
@@ -114,14 +155,24 @@ tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
 void
 tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 {
-	if (len == 0 || gpa + len > vm->mem_size)
+	uint64_t end = gpa + len, c, lo, hi;
+
+	if (len == 0 || end < gpa || end > vm->mem_size)
 		return;
-	/* Private anonymous memory: the next touch reads zeroes. */
-	(void)madvise(vm->mem + gpa, len, MADV_DONTNEED);
+	/* Zero what is backed and keep it backed; unbacked memory reads as zero. */
+	for (c = gpa / TK_HUGE_SIZE; c * TK_HUGE_SIZE < end; c++) {
+		if (!chunk_populated(vm, c))
+			continue;
+		lo = c * TK_HUGE_SIZE > gpa ? c * TK_HUGE_SIZE : gpa;
+		hi = (c + 1) * TK_HUGE_SIZE < end ? (c + 1) * TK_HUGE_SIZE : end;
+		memset(vm->mem + lo, 0, hi - lo);
+	}
 }
 
 int
-tk_mem_protect(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t perm)
+tk_mem_map(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t perm)
 {
+	if (perm != 0 && len != 0)
+		tk_mem_populate(vm, addr, len);
 	return (tk_paging_map(&vm->pg, addr, len, perm));
 }

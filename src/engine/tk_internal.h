@@ -24,8 +24,7 @@ struct kvm_run;
 #define TK_TSS_ADDR		0x3000ULL
 #define TK_KCODE_ADDR		0x4000ULL	/* two pages of kernel code */
 #define TK_KCODE_SIZE		0x2000ULL
-#define TK_KDATA_ADDR		0x6000ULL	/* kernel scratch, see kernel.S */
-#define TK_KSTACK_ADDR		0x7000ULL	/* exception stack, two pages */
+#define TK_KSTACK_ADDR		0x6000ULL	/* exception stack, three pages */
 #define TK_KSTACK_TOP		0x9000ULL
 #define TK_USER_BASE		TK_HUGE_SIZE	/* lowest user address */
 #define TK_PIE_BASE		0x400000ULL	/* where static-pie programs load */
@@ -35,9 +34,6 @@ struct kvm_run;
 /* Port numbers our kernel uses to leave the guest. */
 #define TK_PORT_SYSCALL		0x01
 #define TK_PORT_FAULT		0x02
-
-/* Offsets in the kernel data page (must match kernel.S). */
-#define TK_KDATA_SYSCALL_RET	0x0
 
 /* The exception frame kernel.S leaves on its stack, in qwords from the top of it. */
 #define TK_FRAME_ADDR		(TK_KSTACK_TOP - 7 * 8)
@@ -68,6 +64,7 @@ struct tk_vm {
 	uint64_t		mem_size;
 	size_t			mem_map_size;	/* what we mmap'ed, for munmap */
 	uint8_t			*mem_map;
+	uint64_t		*populated;	/* 2 MiB chunks backed on the host */
 	struct tk_paging	pg;
 
 	/* Address space, page aligned. */
@@ -131,10 +128,12 @@ int tk_copy_from_guest(struct tk_vm *vm, void *dst, uint64_t gva, uint64_t len);
 int tk_copy_to_guest(struct tk_vm *vm, uint64_t gva, const void *src, uint64_t len);
 /* Copies a NUL-terminated guest string of at most (size)-1 bytes; its length or -errno. */
 long tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size);
-/* Gives [gpa, gpa+len) back to the host as zero pages. */
+/* Makes [gpa, gpa+len) read as zeroes again. */
 void tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len);
-/* Maps [addr, addr+len) for the guest with (perm); records a TLB flush if needed. */
-int tk_mem_protect(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t perm);
+/* Backs [gpa, gpa+len) with host memory now (see memory.c for why). */
+void tk_mem_populate(struct tk_vm *vm, uint64_t gpa, uint64_t len);
+/* At load only: maps [addr, addr+len) for the guest with (perm) and backs it. */
+int tk_mem_map(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t perm);
 
 /* vma.c: the anonymous mappings of the mmap area. */
 /* Finds (len) free bytes aligned to (align) in the mmap area; 0 if none. */

@@ -1,8 +1,12 @@
 /*
  * Memory system calls: brk and anonymous mmap, munmap, mprotect, mremap,
- * madvise.  Guest memory is identity-mapped, so "mapping" is bookkeeping plus
- * page-table entries.  Invariant: every page of the mmap area that is not
- * mapped reads as zero on the host, so a new mapping needs no clearing.
+ * madvise.  The heap and the mmap area are mapped read-write in the page
+ * tables from the start (see elf.c), so these calls are bookkeeping: which
+ * ranges are in use, and backing them with host memory.  mprotect checks its
+ * arguments and changes no permission: a program cannot make its own pages
+ * read-only or inaccessible (RELRO, guard pages), which only weakens its
+ * defence against its own bugs, never the sandbox.
+ * Invariant: a page of the mmap area that is not in use reads as zero.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -15,15 +19,6 @@ static uint64_t
 page_up(uint64_t v)
 {
 	return ((v + TK_PAGE_SIZE - 1) & ~(TK_PAGE_SIZE - 1));
-}
-
-static uint64_t
-prot_perm(uint64_t prot)
-{
-	if ((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) == 0)
-		return (0);
-	return (TK_PTE_P | TK_PTE_U | ((prot & PROT_WRITE) ? TK_PTE_W : 0) |
-	    ((prot & PROT_EXEC) ? 0 : TK_PTE_NX));
 }
 
 /* True if [start, end) lies inside the guest's own memory: image, brk, stack or mmaps. */
@@ -48,36 +43,30 @@ sys_brk(struct tk_vm *vm, const uint64_t *a)
 	if (want < vm->brk_start || want > vm->brk_max)
 		return ((int64_t)vm->brk_cur);
 	new_end = page_up(want);
-	if (new_end > old_end &&
-	    tk_mem_protect(vm, old_end, new_end - old_end,
-	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0)
-		return ((int64_t)vm->brk_cur);
-	if (new_end < old_end) {
-		(void)tk_mem_protect(vm, new_end, old_end - new_end, 0);
+	if (new_end > old_end)
+		tk_mem_populate(vm, old_end, new_end - old_end);
+	if (new_end < old_end)
 		tk_mem_discard(vm, new_end, old_end - new_end);
-	}
 	vm->brk_cur = want;
 	return ((int64_t)want);
 }
 
-/* Unmaps part of the mmap area and returns its memory, zeroed, to the host. */
+/* Frees part of the mmap area, zeroed for its next user. */
 static void
 area_release(struct tk_vm *vm, uint64_t start, uint64_t end)
 {
-	(void)tk_mem_protect(vm, start, end - start, 0);
 	tk_mem_discard(vm, start, end - start);
 	(void)tk_vma_remove(vm, start, end);
 }
 
 static int64_t
-area_claim(struct tk_vm *vm, uint64_t start, uint64_t len, uint64_t perm)
+area_claim(struct tk_vm *vm, uint64_t start, uint64_t len, uint64_t prot)
 {
 	if (tk_vma_insert(vm, start, start + len) < 0)
 		return (-ENOMEM);
-	if (perm != 0 && tk_mem_protect(vm, start, len, perm) < 0) {
-		(void)tk_vma_remove(vm, start, start + len);
-		return (-ENOMEM);
-	}
+	/* PROT_NONE reserves address space: back it only when it is opened. */
+	if (prot != PROT_NONE)
+		tk_mem_populate(vm, start, len);
 	return ((int64_t)start);
 }
 
@@ -95,19 +84,28 @@ sys_mmap(struct tk_vm *vm, const uint64_t *a)
 		return (-EINVAL);
 	end = addr + len;
 	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
-		if (end < addr || addr < vm->mmap_start || end > vm->mmap_end)
+		if (end < addr)
+			return (-ENOMEM);
+		/* Over the heap (musl puts a guard page there): brk keeps owning it. */
+		if (addr >= vm->brk_start && end <= page_up(vm->brk_cur)) {
+			if (flags & MAP_FIXED_NOREPLACE)
+				return (-EEXIST);
+			tk_mem_discard(vm, addr, len);
+			return ((int64_t)addr);
+		}
+		if (addr < vm->mmap_start || end > vm->mmap_end)
 			return (-ENOMEM);
 		if (tk_vma_overlaps(vm, addr, end)) {
 			if (flags & MAP_FIXED_NOREPLACE)
 				return (-EEXIST);
 			area_release(vm, addr, end);
 		}
-		return (area_claim(vm, addr, len, prot_perm(prot)));
+		return (area_claim(vm, addr, len, prot));
 	}
 	/* A hint is honoured when the range is free, as Linux does. */
 	if (addr != 0 && end > addr && addr >= vm->mmap_start &&
 	    end <= vm->mmap_end && !tk_vma_overlaps(vm, addr, end))
-		return (area_claim(vm, addr, len, prot_perm(prot)));
+		return (area_claim(vm, addr, len, prot));
 	/* Big mappings start on 2 MiB so they can use 2 MiB pages. */
 	align = len >= TK_HUGE_SIZE ? TK_HUGE_SIZE : TK_PAGE_SIZE;
 	addr = tk_vma_find(vm, len, align);
@@ -115,7 +113,7 @@ sys_mmap(struct tk_vm *vm, const uint64_t *a)
 		addr = tk_vma_find(vm, len, TK_PAGE_SIZE);
 	if (addr == 0)
 		return (-ENOMEM);
-	return (area_claim(vm, addr, len, prot_perm(prot)));
+	return (area_claim(vm, addr, len, prot));
 }
 
 static int64_t
@@ -144,14 +142,16 @@ sys_mprotect(struct tk_vm *vm, const uint64_t *a)
 		return (0);
 	if (!range_owned(vm, addr, end))
 		return (-ENOMEM);
-	return (tk_mem_protect(vm, addr, len, prot_perm(a[2])) < 0 ? -ENOMEM : 0);
+	if (a[2] != PROT_NONE)
+		tk_mem_populate(vm, addr, len);
+	return (0);
 }
 
 static int64_t
 sys_mremap(struct tk_vm *vm, const uint64_t *a)
 {
 	uint64_t old = a[0], old_len = page_up(a[1]), new_len = page_up(a[2]);
-	uint64_t flags = a[3], perm, size, to;
+	uint64_t flags = a[3], to;
 	int64_t r;
 
 	if (old % TK_PAGE_SIZE || new_len == 0 || new_len < a[2] ||
@@ -166,10 +166,10 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 			area_release(vm, old + new_len, old + old_len);
 		return ((int64_t)old);
 	}
-	perm = tk_paging_leaf(&vm->pg, old, &size) & TK_PTE_PERM;
 	if (old + new_len <= vm->mmap_end && old + new_len > old &&
 	    !tk_vma_overlaps(vm, old + old_len, old + new_len)) {
-		r = area_claim(vm, old + old_len, new_len - old_len, perm);
+		r = area_claim(vm, old + old_len, new_len - old_len,
+		    PROT_READ | PROT_WRITE);
 		return (r < 0 ? r : (int64_t)old);
 	}
 	if (!(flags & MREMAP_MAYMOVE))
@@ -179,7 +179,7 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 		to = tk_vma_find(vm, new_len, TK_PAGE_SIZE);
 	if (to == 0)
 		return (-ENOMEM);
-	r = area_claim(vm, to, new_len, perm);
+	r = area_claim(vm, to, new_len, PROT_READ | PROT_WRITE);
 	if (r < 0)
 		return (r);
 	/* Both ranges are guest memory we checked: copy on the host side. */

@@ -6,14 +6,12 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
-#include <string.h>
 
 #include "syscalls.h"
 
 #define TABLE_SIZE	512
 
-extern const char tk_kernel_syscall_flush[];
-extern const char tk_kernel_fault_return[], tk_kernel_fault_return_flush[];
+extern const char tk_kernel_fault_return[];
 
 /* Flags a user may set (CF PF AF ZF SF TF DF OF AC ID), plus IF and bit 1. */
 #define RFLAGS_USER	0x254dd5ULL
@@ -71,17 +69,8 @@ tk_linux_syscall(struct tk_vm *vm, int via_fault)
 		/* Return as SYSCALL would: to rcx, with the flags saved in r11. */
 		frame[TK_FRAME_RIP] = r->rcx;
 		frame[TK_FRAME_RFLAGS] = (r->r11 & RFLAGS_USER) | RFLAGS_FIXED;
-		r->rip = tk_kernel_addr(vm->pg.flush ? tk_kernel_fault_return_flush :
-		    tk_kernel_fault_return);
-	} else if (vm->pg.flush) {
-		r->rip = tk_kernel_addr(tk_kernel_syscall_flush);
+		r->rip = tk_kernel_addr(tk_kernel_fault_return);
 	}
-	if (vm->pg.flush) {
-		/* A mapping shrank: the kernel flushes the TLB, then takes the result. */
-		vm->pg.flush = 0;
-		memcpy(vm->mem + TK_KDATA_ADDR + TK_KDATA_SYSCALL_RET, &ret, 8);
-	} else {
-		r->rax = (uint64_t)ret;
-	}
+	r->rax = (uint64_t)ret;
 	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 }

@@ -10,8 +10,7 @@
 	.section .rodata
 	.balign 16
 	.globl tk_kernel_start, tk_kernel_end
-	.globl tk_kernel_syscall, tk_kernel_syscall_flush, tk_kernel_exceptions
-	.globl tk_kernel_fault_return, tk_kernel_fault_return_flush
+	.globl tk_kernel_syscall, tk_kernel_exceptions, tk_kernel_fault_return
 
 	.code64
 tk_kernel_start:
@@ -23,18 +22,6 @@ tk_kernel_start:
  */
 tk_kernel_syscall:
 	outl	%eax, $0x01
-	sysretq
-
-/*
- * The host resumes here instead when the call changed or removed a present
- * mapping (munmap, mprotect): the guest TLB may hold the old entry, and only
- * the guest can flush it.  The result waits in the kernel data page, because
- * rax is needed for the flush and rcx/r11 for SYSRET.
- */
-tk_kernel_syscall_flush:
-	movq	%cr3, %rax
-	movq	%rax, %cr3
-	movq	0x6000, %rax		/* TK_KDATA_ADDR + TK_KDATA_SYSCALL_RET */
 	sysretq
 
 /*
@@ -66,16 +53,9 @@ tk_kernel_exceptions:
  * Some hypervisors (PVM) leave a user-mode SYSCALL at LSTAR still in ring 3:
  * the fetch of our supervisor page then faults here, with the caller's
  * registers untouched, and the host emulates the call from the fault.  It
- * rewrites the frame to return after the SYSCALL and resumes at one of these.
+ * rewrites the frame to return after the SYSCALL and resumes here.
  */
 tk_kernel_fault_return:
-	addq	$16, %rsp
-	iretq
-
-tk_kernel_fault_return_flush:
-	movq	%cr3, %rax
-	movq	%rax, %cr3
-	movq	0x6000, %rax		/* TK_KDATA_ADDR + TK_KDATA_SYSCALL_RET */
 	addq	$16, %rsp
 	iretq
 
