@@ -254,6 +254,11 @@ kernel_map(struct tk_vm *vm)
 	if (r == 0)
 		r = tk_mem_map(vm, TK_KSTACK_ADDR,
 		    TK_KSTACK_TOP - TK_KSTACK_ADDR, TK_PTE_P | TK_PTE_W | TK_PTE_NX);
+	if (r == 0)
+		r = tk_mem_map(vm, TK_UGATE_ADDR, TK_PAGE_SIZE, TK_PTE_P | TK_PTE_U);
+	if (r == 0)
+		r = tk_paging_map(&vm->pg, TK_DOORBELL_ADDR, TK_PAGE_SIZE,
+		    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX);
 	return (r);
 }
 
@@ -287,10 +292,14 @@ layout(struct tk_vm *vm, const struct tk_elf_image *img, uint64_t arena_base,
 	 * without the hypervisor's copy going stale, so the heap and the mmap
 	 * area are mapped whole now and mmap/munmap/mprotect are bookkeeping.
 	 */
-	return (tk_paging_map(&vm->pg, vm->brk_start, vm->mmap_end - vm->brk_start,
-	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) ||
-	    tk_mem_map(vm, vm->stack_low, TK_STACK_SIZE,
-	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) ? -ENOMEM : 0);
+	if (tk_paging_map(&vm->pg, vm->brk_start, vm->mmap_end - vm->brk_start,
+	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0 ||
+	    tk_paging_map(&vm->pg, vm->stack_low, TK_STACK_SIZE,
+	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0)
+		return (-ENOMEM);
+	/* Back the top of the stack now; deep stacks are rare and pay on touch. */
+	tk_mem_populate(vm, vm->stack_top - TK_HUGE_SIZE, TK_HUGE_SIZE);
+	return (0);
 }
 
 int

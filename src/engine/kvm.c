@@ -142,13 +142,35 @@ vcpu_create(struct tk_vm *vm, int kfd, char *err, size_t errlen)
 	return (0);
 }
 
+/* All guest memory but the doorbell page, whose absence makes a store to it exit. */
+static int
+memslots_set(struct tk_vm *vm, char *err, size_t errlen)
+{
+	const uint64_t bell_end = TK_DOORBELL_ADDR + TK_PAGE_SIZE;
+	struct kvm_userspace_memory_region slots[2] = {
+		{ .slot = 0, .guest_phys_addr = 0, .memory_size = TK_DOORBELL_ADDR,
+		  .userspace_addr = (uintptr_t)vm->mem },
+		{ .slot = 1, .guest_phys_addr = bell_end,
+		  .memory_size = vm->mem_size - bell_end,
+		  .userspace_addr = (uintptr_t)(vm->mem + bell_end) },
+	};
+
+	for (unsigned i = 0; i < 2; i++) {
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slots[i]) < 0) {
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s",
+			    strerror(errno));
+			return (-errno);
+		}
+	}
+	return (0);
+}
+
 int
 tk_vm_create(struct tk_vm **vmp, const char *path,
     const struct tk_vm_config *cfg, char *err, size_t errlen)
 {
 	static const char *const no_env[] = { NULL };
 	const char *const default_argv[] = { path, NULL };
-	struct kvm_userspace_memory_region region;
 	struct tk_elf_image img;
 	struct tk_vm *vm;
 	uint64_t mem = cfg->max_memory ? cfg->max_memory : TK_DEFAULT_MAX_MEMORY;
@@ -195,15 +217,9 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 	    cfg->envp ? cfg->envp : no_env, err, errlen);
 	if (r < 0)
 		goto fail;
-	region = (struct kvm_userspace_memory_region){
-		.slot = 0, .guest_phys_addr = 0, .memory_size = vm->mem_size,
-		.userspace_addr = (uintptr_t)vm->mem,
-	};
-	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
+	r = memslots_set(vm, err, errlen);
+	if (r < 0)
 		goto fail;
-	}
 	r = vcpu_create(vm, kfd, err, errlen);
 	if (r < 0)
 		goto fail;
@@ -250,6 +266,11 @@ exception_handle(struct tk_vm *vm)
 	}
 	if (f[TK_FRAME_VECTOR] == 14 &&
 	    f[TK_FRAME_RIP] == tk_kernel_addr(tk_kernel_syscall)) {
+		/* SYSCALL stayed in ring 3: from now on, take the user gate. */
+		if (!vm->user_gate && tk_cpu_use_user_gate(vm) < 0) {
+			tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot set LSTAR");
+			return;
+		}
 		tk_linux_syscall(vm, 1);
 		return;
 	}
@@ -280,8 +301,14 @@ exit_handle(struct tk_vm *vm)
 		    "at rip 0x%llx", (unsigned long long)r->rip);
 		break;
 	case KVM_EXIT_MMIO:
-		tk_stop(vm, TK_STOP_ERROR, 0, 0, "access to guest physical 0x%llx "
-		    "outside memory", (unsigned long long)run->mmio.phys_addr);
+		if (run->mmio.phys_addr == TK_DOORBELL_ADDR && run->mmio.is_write)
+			tk_linux_syscall(vm, 0);
+		else
+			tk_stop(vm, TK_STOP_FAULT, 0, SIGSEGV, "%s 0x%llx, which "
+			    "has no memory, at rip 0x%llx", run->mmio.is_write ?
+			    "write to" : "read from",
+			    (unsigned long long)run->mmio.phys_addr,
+			    (unsigned long long)r->rip);
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		tk_stop(vm, TK_STOP_ERROR, 0, 0, "KVM could not enter the guest "

@@ -26,6 +26,8 @@ struct kvm_run;
 #define TK_KCODE_SIZE		0x2000ULL
 #define TK_KSTACK_ADDR		0x6000ULL	/* exception stack, three pages */
 #define TK_KSTACK_TOP		0x9000ULL
+#define TK_UGATE_ADDR		0x9000ULL	/* user-mode syscall gate, see kernel.S */
+#define TK_DOORBELL_ADDR	0xa000ULL	/* no memory behind it: a write exits */
 #define TK_USER_BASE		TK_HUGE_SIZE	/* lowest user address */
 #define TK_PIE_BASE		0x400000ULL	/* where static-pie programs load */
 #define TK_STACK_SIZE		(8ULL << 20)	/* as Linux's default RLIMIT_STACK */
@@ -95,6 +97,7 @@ struct tk_vm {
 	tk_log_fn		*log;
 	void			*opaque;
 	int			verbose;
+	int			user_gate;	/* SYSCALL lands in ring 3 here */
 	char			name[64];	/* argv[0], for messages */
 
 	/* The run in progress. */
@@ -108,6 +111,8 @@ int tk_kvm_fd(char *err, size_t errlen);
 
 /* x86_64/cpu.c: GDT, IDT, TSS, kernel code, control registers, CPUID. */
 int tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen);
+/* Points LSTAR at the user-mode syscall gate, for hypervisors without ring-0 SYSCALL. */
+int tk_cpu_use_user_gate(struct tk_vm *vm);
 /* Sets the FS base (arch_prctl); 0 or -errno. */
 int tk_cpu_set_fs(struct tk_vm *vm, uint64_t base);
 /* Reads the FS base. */

@@ -16,6 +16,9 @@
 
 extern const char tk_kernel_start[], tk_kernel_end[];
 extern const char tk_kernel_syscall[], tk_kernel_exceptions[];
+extern const char tk_ugate_start[], tk_ugate_end[];
+
+#define TSS_LIMIT	103
 
 /*
  * Linux's own GDT layout.  SYSRET derives the user selectors from STAR, and
@@ -82,7 +85,7 @@ tables_write(struct tk_vm *vm)
 	uint64_t *gdt = (uint64_t *)(void *)(vm->mem + TK_GDT_ADDR);
 	uint64_t *idt = (uint64_t *)(void *)(vm->mem + TK_IDT_ADDR);
 	uint8_t *tss = vm->mem + TK_TSS_ADDR;
-	uint64_t handler, base = TK_TSS_ADDR, limit = 103;
+	uint64_t handler, base = TK_TSS_ADDR, limit = TSS_LIMIT;
 	unsigned v;
 
 	gdt[0] = 0;
@@ -105,11 +108,14 @@ tables_write(struct tk_vm *vm)
 		idt[2 * v + 1] = handler >> 32;
 	}
 
-	memset(tss, 0, 104);
+	memset(tss, 0, TSS_LIMIT + 1);
 	memcpy(tss + 4, &(uint64_t){TK_KSTACK_TOP}, 8);		/* RSP0 */
 	memcpy(tss + 36, &(uint64_t){TK_KSTACK_TOP}, 8);	/* IST1 */
 	/* I/O map base past the limit: no I/O port is open to ring 3. */
-	memcpy(tss + 102, &(uint16_t){104}, 2);
+	memcpy(tss + 102, &(uint16_t){TSS_LIMIT + 1}, 2);
+
+	memcpy(vm->mem + TK_UGATE_ADDR, tk_ugate_start,
+	    (size_t)(tk_ugate_end - tk_ugate_start));
 
 	memcpy(vm->mem + TK_KCODE_ADDR, tk_kernel_start,
 	    (size_t)(tk_kernel_end - tk_kernel_start));
@@ -223,7 +229,7 @@ tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen)
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.tr = (struct kvm_segment){
-		.base = TK_TSS_ADDR, .limit = 103, .selector = SEL_TSS,
+		.base = TK_TSS_ADDR, .limit = TSS_LIMIT, .selector = SEL_TSS,
 		.type = 11, .present = 1,
 	};
 	sregs.ldt = (struct kvm_segment){ .unusable = 1 };
@@ -305,6 +311,15 @@ msr_access(struct tk_vm *vm, unsigned long req, uint32_t index, uint64_t *value)
 		return (-EIO);
 	*value = m.e.data;
 	return (0);
+}
+
+int
+tk_cpu_use_user_gate(struct tk_vm *vm)
+{
+	uint64_t gate = TK_UGATE_ADDR;
+
+	vm->user_gate = 1;
+	return (msr_access(vm, KVM_SET_MSRS, MSR_LSTAR, &gate));
 }
 
 int

@@ -60,4 +60,19 @@ tk_kernel_fault_return:
 	iretq
 
 tk_kernel_end:
+
+/*
+ * The user-mode syscall gate, a read-only user page at TK_UGATE_ADDR.  Where
+ * SYSCALL stays in ring 3 (PVM), LSTAR points here instead.  Ring 3 has no
+ * I/O port there, so the gate rings a doorbell: a store to TK_DOORBELL_ADDR,
+ * a page with no memory behind it, exits to the host as MMIO.  No exception
+ * and no IRET, which PVM can only emulate slowly.  The host puts the result
+ * in rax; we go back to the caller.
+ */
+	.balign	16
+	.globl	tk_ugate_start, tk_ugate_end
+tk_ugate_start:
+	movl	%eax, 0xa000		/* TK_DOORBELL_ADDR */
+	jmpq	*%rcx
+tk_ugate_end:
 	.section .note.GNU-stack,"",@progbits
