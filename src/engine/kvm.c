@@ -196,8 +196,6 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 	vm->log = cfg->log;
 	vm->opaque = cfg->opaque;
 	vm->verbose = cfg->verbose;
-	snprintf(vm->name, sizeof vm->name, "%s",
-	    cfg->argv && cfg->argv[0] ? cfg->argv[0] : path);
 
 	do
 		vm->vm_fd = ioctl(kfd, KVM_CREATE_VM, 0);

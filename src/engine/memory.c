@@ -94,6 +94,9 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 		return (vm->mem + TK_USER_BASE);
 	if (end < gva || end > vm->mem_size)
 		return (NULL);
+	/* The doorbell page is mapped for the guest but is not memory. */
+	if (gva < TK_DOORBELL_ADDR + TK_PAGE_SIZE && end > TK_DOORBELL_ADDR)
+		return (NULL);
 	for (va = gva; va < end; va = (va & ~(size - 1)) + size) {
 		leaf = tk_paging_leaf(&vm->pg, va, &size);
 		if ((leaf & need) != need)

@@ -98,7 +98,6 @@ struct tk_vm {
 	void			*opaque;
 	int			verbose;
 	int			user_gate;	/* SYSCALL lands in ring 3 here */
-	char			name[64];	/* argv[0], for messages */
 
 	/* The run in progress. */
 	struct tk_watch		*watch;
