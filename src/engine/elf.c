@@ -281,7 +281,7 @@ layout(struct tk_vm *vm, const struct tk_elf_image *img, uint64_t arena_base,
 		    (unsigned long long)(vm->mem_size >> 20));
 		return (-ENOMEM);
 	}
-	vm->brk_start = vm->brk_cur = vm->image_end;
+	vm->brk_start = vm->proc.brk_cur = vm->image_end;
 	/* A quarter for brk; malloc moves to mmap when brk runs out. */
 	vm->brk_max = (free_lo + (free_hi - free_lo) / 4) & ~(TK_HUGE_SIZE - 1);
 	vm->mmap_start = vm->brk_max;

@@ -116,11 +116,13 @@ tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
 	va_end(ap);
 }
 
-static int
-vcpu_create(struct tk_vm *vm, int kfd, char *err, size_t errlen)
+int
+tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen)
 {
-	int size;
+	int kfd = tk_kvm_fd(err, errlen), size;
 
+	if (kfd < 0)
+		return (kfd);
 	vm->vcpu_fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, 0);
 	if (vm->vcpu_fd < 0) {
 		snprintf(err, errlen, "KVM_CREATE_VCPU: %s", strerror(errno));
@@ -139,18 +141,21 @@ vcpu_create(struct tk_vm *vm, int kfd, char *err, size_t errlen)
 		return (-errno);
 	}
 	vm->run_size = (size_t)size;
+	vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	return (0);
 }
 
 /* All guest memory but the doorbell page, whose absence makes a store to it exit. */
-static int
-memslots_set(struct tk_vm *vm, char *err, size_t errlen)
+int
+tk_memslots_set(struct tk_vm *vm, int log_dirty, char *err, size_t errlen)
 {
 	const uint64_t bell_end = TK_DOORBELL_ADDR + TK_PAGE_SIZE;
+	const uint32_t flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
 	struct kvm_userspace_memory_region slots[2] = {
-		{ .slot = 0, .guest_phys_addr = 0, .memory_size = TK_DOORBELL_ADDR,
+		{ .slot = 0, .flags = flags, .guest_phys_addr = 0,
+		  .memory_size = TK_DOORBELL_ADDR,
 		  .userspace_addr = (uintptr_t)vm->mem },
-		{ .slot = 1, .guest_phys_addr = bell_end,
+		{ .slot = 1, .flags = flags, .guest_phys_addr = bell_end,
 		  .memory_size = vm->mem_size - bell_end,
 		  .userspace_addr = (uintptr_t)(vm->mem + bell_end) },
 	};
@@ -190,10 +195,12 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 		snprintf(err, errlen, "out of memory");
 		return (-ENOMEM);
 	}
-	vm->vm_fd = vm->vcpu_fd = -1;
+	vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
+	atomic_init(&vm->refs, 1);
 	vm->write = cfg->write;
 	vm->read = cfg->read;
 	vm->log = cfg->log;
+	vm->hypercall = cfg->hypercall;
 	vm->opaque = cfg->opaque;
 	vm->verbose = cfg->verbose;
 
@@ -205,7 +212,7 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 		snprintf(err, errlen, "KVM_CREATE_VM: %s", strerror(errno));
 		goto fail;
 	}
-	r = tk_mem_create(vm, mem, err, errlen);
+	r = tk_mem_create(vm, mem, cfg->forkable, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = tk_elf_load(vm, path, &img, err, errlen);
@@ -215,16 +222,15 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 	    cfg->envp ? cfg->envp : no_env, err, errlen);
 	if (r < 0)
 		goto fail;
-	r = memslots_set(vm, err, errlen);
+	r = tk_memslots_set(vm, 0, err, errlen);
 	if (r < 0)
 		goto fail;
-	r = vcpu_create(vm, kfd, err, errlen);
+	r = tk_vcpu_create(vm, err, errlen);
 	if (r < 0)
 		goto fail;
 	r = tk_cpu_setup(vm, err, errlen);
 	if (r < 0)
 		goto fail;
-	vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
 	r = tk_watch_register(&vm->watch, vm->run);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot start the watchdog: %s", strerror(-r));
@@ -293,6 +299,10 @@ exit_handle(struct tk_vm *vm)
 			tk_stop(vm, TK_STOP_ERROR, 0, 0, "I/O to unknown port 0x%x",
 			    run->io.port);
 		break;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		if (tk_dirty_harvest(vm) < 0)
+			tk_dirty_over_limit(vm);
+		break;
 	case KVM_EXIT_SHUTDOWN:
 		tk_stop(vm, TK_STOP_FAULT, 0, SIGSEGV,
 		    "triple fault (an exception while handling an exception) "
@@ -324,17 +334,10 @@ exit_handle(struct tk_vm *vm)
 	}
 }
 
-int
-tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res)
+void
+tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns)
 {
-	uint64_t deadline = timeout_ns ? tk_now_ns() + timeout_ns : 0;
-
-	memset(res, 0, sizeof *res);
-	vm->res = res;
-	if (vm->stopped) {
-		tk_stop(vm, TK_STOP_ERROR, 0, 0, "the program has already ended");
-		return (-EINVAL);
-	}
+	vm->stopped = 0;
 	vm->run->immediate_exit = 0;
 	tk_watch_arm(vm->watch, deadline);
 	while (!vm->stopped) {
@@ -353,15 +356,34 @@ tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res)
 		vm->run->immediate_exit = 0;
 	}
 	tk_watch_arm(vm->watch, 0);
+}
+
+int
+tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res)
+{
+	memset(res, 0, sizeof *res);
+	vm->res = res;
+	if (vm->ended || vm->called || vm->main != NULL ||
+	    atomic_load(&vm->refs) > 1) {
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "%s", vm->ended ?
+		    "the program has already ended" :
+		    "a fork, or a VM with forks, only runs calls");
+		return (-EINVAL);
+	}
+	vm->waiting = 0;
+	tk_vcpu_run(vm, timeout_ns ? tk_now_ns() + timeout_ns : 0, timeout_ns);
+	if (res->stop == TK_STOP_WAIT)
+		return (tk_snapshot_take(vm));
+	vm->ended = 1;
 	return (0);
 }
 
-void
-tk_vm_destroy(struct tk_vm *vm)
+static void
+vm_free(struct tk_vm *vm)
 {
-	if (vm == NULL)
-		return;
 	tk_watch_unregister(vm->watch);
+	if (vm->ring != NULL)
+		(void)munmap(vm->ring, vm->ring_entries * sizeof vm->ring[0]);
 	if (vm->run != NULL)
 		(void)munmap(vm->run, vm->run_size);
 	if (vm->vcpu_fd >= 0)
@@ -369,6 +391,26 @@ tk_vm_destroy(struct tk_vm *vm)
 	if (vm->vm_fd >= 0)
 		(void)close(vm->vm_fd);
 	tk_mem_destroy(vm);
-	tk_vma_free(&vm->vmas);
+	tk_vma_free(&vm->proc.vmas);
+	tk_snapshot_free(vm->snap);
 	free(vm);
+}
+
+void
+tk_vm_destroy(struct tk_vm *vm)
+{
+	struct tk_vm *main;
+
+	if (vm == NULL)
+		return;
+	main = vm->main;
+	if (main == NULL) {
+		/* Forks hold references: the last one out frees the main VM. */
+		if (atomic_fetch_sub(&vm->refs, 1) == 1)
+			vm_free(vm);
+		return;
+	}
+	vm_free(vm);
+	if (atomic_fetch_sub(&main->refs, 1) == 1)
+		vm_free(main);
 }

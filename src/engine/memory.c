@@ -5,40 +5,92 @@
  * accessible, writable when we write, and inside guest memory.  The guest is
  * stopped while the host reads, so a check and its use cannot be separated.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "tk_internal.h"
 
-int
-tk_mem_create(struct tk_vm *vm, uint64_t size, char *err, size_t errlen)
+/* Reserves (size) + 2 MiB of address space so guest memory can be 2 MiB aligned. */
+static uint8_t *
+reserve(struct tk_vm *vm, uint64_t size)
 {
-	uint8_t *map;
-
-	size = (size + TK_HUGE_SIZE - 1) & ~(TK_HUGE_SIZE - 1);
-	/* One extra 2 MiB so the guest's 2 MiB pages are 2 MiB aligned on the host too. */
-	map = mmap(NULL, size + TK_HUGE_SIZE, PROT_READ | PROT_WRITE,
+	uint8_t *map = mmap(NULL, size + TK_HUGE_SIZE, PROT_NONE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (map == MAP_FAILED) {
-		snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
-		    (unsigned long long)(size >> 20), strerror(errno));
-		return (-ENOMEM);
-	}
+
+	if (map == MAP_FAILED)
+		return (NULL);
 	vm->mem_map = map;
 	vm->mem_map_size = size + TK_HUGE_SIZE;
-	vm->mem = (uint8_t *)(((uintptr_t)map + TK_HUGE_SIZE - 1) &
-	    ~(uintptr_t)(TK_HUGE_SIZE - 1));
 	vm->mem_size = size;
+	return ((uint8_t *)(((uintptr_t)map + TK_HUGE_SIZE - 1) &
+	    ~(uintptr_t)(TK_HUGE_SIZE - 1)));
+}
+
+int
+tk_mem_create(struct tk_vm *vm, uint64_t size, int forkable, char *err,
+    size_t errlen)
+{
+	uint8_t *at;
+	int flags = MAP_FIXED | MAP_NORESERVE;
+
+	vm->mem_fd = -1;
+	size = (size + TK_HUGE_SIZE - 1) & ~(TK_HUGE_SIZE - 1);
+	at = reserve(vm, size);
+	if (at == NULL)
+		goto fail;
+	if (forkable) {
+		/* Forks map this file privately: that is the copy-on-write. */
+		vm->mem_fd = memfd_create("tinykvm-guest", MFD_CLOEXEC);
+		if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)size) < 0)
+			goto fail;
+		at = mmap(at, size, PROT_READ | PROT_WRITE, flags | MAP_SHARED,
+		    vm->mem_fd, 0);
+	} else {
+		at = mmap(at, size, PROT_READ | PROT_WRITE,
+		    flags | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	}
+	if (at == MAP_FAILED)
+		goto fail;
+	vm->mem = at;
 	vm->populated = calloc(size / TK_HUGE_SIZE / 64 + 1, sizeof *vm->populated);
-	if (vm->populated == NULL) {
+	if (vm->populated == NULL)
+		goto fail;
+	/* See tk_mem_populate: guest memory wants 2 MiB host pages. */
+	(void)madvise(vm->mem, size, MADV_HUGEPAGE);
+	return (0);
+fail:
+	snprintf(err, errlen, "cannot reserve %llu MiB of guest memory: %s",
+	    (unsigned long long)(size >> 20), strerror(errno));
+	return (-ENOMEM);
+}
+
+int
+tk_mem_fork(struct tk_vm *fork, const struct tk_vm *main, char *err,
+    size_t errlen)
+{
+	uint8_t *at = reserve(fork, main->mem_size);
+
+	fork->mem_fd = -1;
+	if (at != NULL)
+		at = mmap(at, main->mem_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, main->mem_fd, 0);
+	if (at == NULL || at == MAP_FAILED) {
+		snprintf(err, errlen, "cannot map the main VM's memory: %s",
+		    strerror(errno));
+		return (-ENOMEM);
+	}
+	fork->mem = at;
+	fork->dirty = calloc(fork->mem_size / TK_PAGE_SIZE / 64 + 1,
+	    sizeof *fork->dirty);
+	if (fork->dirty == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return (-ENOMEM);
 	}
-	/* See tk_mem_protect: guest memory wants 2 MiB host pages. */
-	(void)madvise(vm->mem, size, MADV_HUGEPAGE);
 	return (0);
 }
 
@@ -51,6 +103,11 @@ tk_mem_destroy(struct tk_vm *vm)
 	vm->mem = NULL;
 	free(vm->populated);
 	vm->populated = NULL;
+	free(vm->dirty);
+	vm->dirty = NULL;
+	if (vm->mem_fd >= 0)
+		(void)close(vm->mem_fd);
+	vm->mem_fd = -1;
 }
 
 static int
@@ -72,7 +129,9 @@ tk_mem_populate(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 {
 	uint64_t c, first = gpa / TK_HUGE_SIZE, last = (gpa + len - 1) / TK_HUGE_SIZE;
 
-	if (len == 0 || gpa + len > vm->mem_size || gpa + len < gpa)
+	/* A fork's memory is its main VM's until written: never touch it all. */
+	if (len == 0 || gpa + len > vm->mem_size || gpa + len < gpa ||
+	    vm->main != NULL)
 		return;
 	for (c = first; c <= last; c++) {
 		if (chunk_populated(vm, c))
@@ -102,6 +161,8 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 		if ((leaf & need) != need)
 			return (NULL);
 	}
+	if (write && vm->dirty != NULL)
+		tk_dirty_mark(vm, gva, len);
 	/* The map is the identity: the guest address is the physical one. */
 	return (vm->mem + gva);
 }
@@ -164,10 +225,12 @@ tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 		return;
 	/* Zero what is backed and keep it backed; unbacked memory reads as zero. */
 	for (c = gpa / TK_HUGE_SIZE; c * TK_HUGE_SIZE < end; c++) {
-		if (!chunk_populated(vm, c))
+		if (vm->main == NULL && !chunk_populated(vm, c))
 			continue;
 		lo = c * TK_HUGE_SIZE > gpa ? c * TK_HUGE_SIZE : gpa;
 		hi = (c + 1) * TK_HUGE_SIZE < end ? (c + 1) * TK_HUGE_SIZE : end;
+		if (vm->dirty != NULL)
+			tk_dirty_mark(vm, lo, hi - lo);
 		memset(vm->mem + lo, 0, hi - lo);
 	}
 }

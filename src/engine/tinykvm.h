@@ -20,6 +20,13 @@ typedef long tk_write_fn(void *opaque, int fd, const void *buf, size_t len);
 typedef long tk_read_fn(void *opaque, void *buf, size_t len);
 /* Receives one diagnostic line (no trailing newline) from the engine. */
 typedef void tk_log_fn(void *opaque, const char *line);
+/*
+ * Handles embedder hypercall (nr) >= TINYKVM_HC_EMBEDDER with the guest's six
+ * argument registers (untrusted); sets (*ret) for the guest's rax.  Returns 0
+ * to go on, 1 to end the run (TK_STOP_HYPERCALL), or -ENOSYS if unknown.
+ */
+typedef int tk_hypercall_fn(void *opaque, struct tk_vm *vm, uint64_t nr,
+    const uint64_t arg[6], int64_t *ret);
 
 #define TK_MIB			(1024ULL * 1024ULL)
 #define TK_DEFAULT_MAX_MEMORY	(256 * TK_MIB)
@@ -34,8 +41,10 @@ struct tk_vm_config {
 	tk_write_fn		*write;		/* NULL: guest output discarded */
 	tk_read_fn		*read;		/* NULL: stdin is empty */
 	tk_log_fn		*log;		/* NULL: diagnostics dropped */
-	void			*opaque;	/* passed to the three callbacks */
+	tk_hypercall_fn		*hypercall;	/* NULL: embedder calls fail */
+	void			*opaque;	/* passed to the callbacks */
 	int			verbose;	/* log each unknown syscall once */
+	int			forkable;	/* memory shareable with forks */
 };
 
 /* Why a run stopped. */
@@ -44,12 +53,17 @@ enum tk_stop {
 	TK_STOP_TIMEOUT,	/* the deadline passed */
 	TK_STOP_FAULT,		/* a CPU exception in the guest */
 	TK_STOP_ERROR,		/* the host could not go on (KVM error) */
+	TK_STOP_WAIT,		/* the guest waits for requests: it can be forked */
+	TK_STOP_RETURN,		/* the function tk_vm_call called returned */
+	TK_STOP_HYPERCALL,	/* an embedder hypercall ended the run */
+	TK_STOP_MEMORY,		/* a fork wrote more than its request memory */
 };
 
 struct tk_result {
 	enum tk_stop	stop;
 	int		exit_status;	/* TK_STOP_EXIT: the guest's status */
 	int		signal;		/* TK_STOP_FAULT: the signal Linux would send */
+	uint64_t	retval;		/* TK_STOP_RETURN: the function's rax */
 	char		message[192];	/* one line: the fault or error, "" on exit */
 };
 
@@ -63,7 +77,69 @@ int tk_vm_create(struct tk_vm **vmp, const char *path,
 /* Runs the guest until it exits, faults, errs or (timeout_ns) passes (0: none). */
 int tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res);
 
-/* Frees everything (vm) holds.  NULL is fine. */
+/*
+ * Frees everything (vm) holds.  NULL is fine.  A main VM lives on, hidden,
+ * until its last fork is destroyed too.
+ */
 void tk_vm_destroy(struct tk_vm *vm);
+
+/* Replaces the opaque pointer the callbacks get (per request, say). */
+void tk_vm_set_opaque(struct tk_vm *vm, void *opaque);
+
+/* The guest address of registered handler (index), or 0 if none. */
+uint64_t tk_vm_handler(const struct tk_vm *vm, unsigned index);
+
+/*
+ * Copies (len) bytes onto the stack the next tk_vm_call will run on and
+ * gives their guest address in (*gva): how a request reaches the guest.
+ * -ENOMEM when the call stack would run out.
+ */
+int tk_vm_push(struct tk_vm *vm, const void *data, size_t len, uint64_t *gva);
+
+/*
+ * Calls the guest function at (addr) with (nargs) <= 6 integer arguments on
+ * a fresh stack and runs until it returns (TK_STOP_RETURN, its rax in
+ * res->retval), an embedder hypercall ends it, it faults, or (timeout_ns)
+ * passes.  The VM must be paused: waiting for requests, or a fork between
+ * calls.  After anything but TK_STOP_RETURN or TK_STOP_HYPERCALL a fork
+ * must be reset before its next call.
+ */
+int tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
+    const uint64_t *args, uint64_t timeout_ns, struct tk_result *res);
+
+/* Checked copies into and out of guest memory, for the embedder. */
+int tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len);
+int tk_vm_copy_from(struct tk_vm *vm, void *dst, uint64_t gva, size_t len);
+/* Copies a NUL-terminated guest string into (dst, size); its length or -errno. */
+long tk_vm_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size);
+
+/* How a fork is made.  Zero-initialise, then set what you need. */
+struct tk_fork_config {
+	uint64_t		max_request_memory;	/* bytes a call may dirty; 0: no limit */
+	void			*opaque;		/* for the main VM's callbacks */
+};
+
+/*
+ * Makes a copy-on-write fork of (main), which must be forkable and paused
+ * in wait_for_requests.  The fork shares main's memory until it writes; the
+ * main VM must not run again while forks exist.  Forks may run on any
+ * thread, one call at a time each.
+ */
+int tk_vm_fork(struct tk_vm **forkp, struct tk_vm *main,
+    const struct tk_fork_config *cfg, char *err, size_t errlen);
+
+enum tk_reset_mode {
+	TK_RESET_KEEP,		/* copy dirty pages back; keep them for reuse */
+	TK_RESET_RELEASE,	/* give dirty pages back to the host */
+};
+
+/*
+ * Restores (fork) to the main VM's pristine state: registers, memory and
+ * the emulated process.  Costs in proportion to the pages it dirtied.
+ */
+int tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode);
+
+/* Pages (fork) has dirtied since its last reset. */
+uint64_t tk_vm_dirty_pages(const struct tk_vm *fork);
 
 #endif

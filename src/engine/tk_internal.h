@@ -11,6 +11,7 @@
 
 #include "tinykvm.h"
 #include "paging.h"
+#include "tinykvm/abi.h"
 
 struct kvm_run;
 
@@ -54,7 +55,20 @@ struct tk_vmas {
 	unsigned	cap;
 };
 
+/* What the emulated Linux and our hypercalls remember: a reset restores it. */
+struct tk_proc {
+	uint64_t		brk_cur;	/* the program break, maybe unaligned */
+	struct tk_vmas		vmas;		/* mmap'ed ranges, sorted */
+	uint64_t		sigactions[64][4];
+	uint64_t		sigmask;
+	uint64_t		altstack[3];
+	uint64_t		tid_address;
+	uint64_t		handlers[TINYKVM_MAX_HANDLERS];
+};
+
 struct tk_watch;
+struct tk_snapshot;
+struct kvm_dirty_gfn;
 
 struct tk_vm {
 	int			vm_fd;
@@ -73,28 +87,23 @@ struct tk_vm {
 	uint64_t		image_start;	/* lowest ELF segment page */
 	uint64_t		image_end;	/* end of the highest ELF segment */
 	uint64_t		brk_start;
-	uint64_t		brk_cur;	/* the program break, maybe unaligned */
 	uint64_t		brk_max;
 	uint64_t		mmap_start;
 	uint64_t		mmap_end;
 	uint64_t		stack_low;
 	uint64_t		stack_top;
-	struct tk_vmas		vmas;		/* mmap'ed ranges, sorted */
 
 	uint64_t		entry;
 	uint64_t		initial_rsp;
 
-	/* Process state the emulated Linux keeps. */
-	uint64_t		sigactions[64][4];
-	uint64_t		sigmask;
-	uint64_t		altstack[3];
-	uint64_t		tid_address;
+	struct tk_proc		proc;
 	uint64_t		unknown_seen[8];	/* syscalls < 512 logged */
 
 	/* Embedder's callbacks. */
 	tk_write_fn		*write;
 	tk_read_fn		*read;
 	tk_log_fn		*log;
+	tk_hypercall_fn		*hypercall;
 	void			*opaque;
 	int			verbose;
 	int			user_gate;	/* SYSCALL lands in ring 3 here */
@@ -103,13 +112,59 @@ struct tk_vm {
 	struct tk_watch		*watch;
 	struct tk_result	*res;
 	int			stopped;
+	uint64_t		user_rsp;	/* the guest's rsp at this hypercall */
+
+	/* Calls, forks and resets (fork.c, call.c). */
+	int			mem_fd;		/* forkable: the memfd behind mem; else -1 */
+	struct tk_vm		*main;		/* a fork: the VM it came from */
+	_Atomic(int)		refs;		/* a main VM: itself and its forks */
+	struct tk_snapshot	*snap;		/* a main VM: its state when it waited */
+	int			waiting;	/* paused in wait_for_requests */
+	int			in_call;	/* inside tk_vm_call */
+	int			called;		/* has served a call: main() cannot go on */
+	int			ended;		/* exited, faulted or timed out outside a call */
+	int			needs_reset;	/* a call ended in a fault or timeout */
+	int			fs_changed;	/* arch_prctl ran: restore FS on reset */
+	uint64_t		call_rsp;	/* stack top for the next call */
+	uint64_t		snap_call_rsp;	/* call_rsp before any push */
+	struct kvm_dirty_gfn	*ring;		/* a fork: KVM's dirty ring */
+	uint32_t		ring_entries;
+	uint32_t		ring_next;
+	uint64_t		*dirty;		/* a fork: pages to restore, a bit each */
+	uint64_t		dirty_pages;
+	uint64_t		max_dirty;	/* pages a call may dirty; 0: any */
 };
 
 /* kvm.c */
 int tk_kvm_fd(char *err, size_t errlen);
+/* Runs the vCPU until the run stops; (deadline) in CLOCK_MONOTONIC ns or 0. */
+void tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns);
+/* Gives (vm) its memory slots, with dirty logging when (log_dirty). */
+int tk_memslots_set(struct tk_vm *vm, int log_dirty, char *err, size_t errlen);
+/* Creates the vCPU and maps kvm_run. */
+int tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen);
+
+/* call.c: the lifecycle hypercalls; returns the value for rax. */
+int64_t tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg);
+
+/* fork.c */
+/* Remembers a page the host wrote in a fork, so a reset restores it. */
+void tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len);
+/* Takes KVM's dirty ring into the fork's bitmap; -ENOSPC past the limit. */
+int tk_dirty_harvest(struct tk_vm *vm);
+/* Ends the run: the fork wrote more than its request memory. */
+void tk_dirty_over_limit(struct tk_vm *vm);
+/* Snapshots a main VM that stopped in wait_for_requests. */
+int tk_snapshot_take(struct tk_vm *vm);
+void tk_snapshot_free(struct tk_snapshot *snap);
 
 /* x86_64/cpu.c: GDT, IDT, TSS, kernel code, control registers, CPUID. */
 int tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen);
+/* Gives a fresh vCPU the host CPUID and our MSRs (SYSCALL entry, FS base). */
+int tk_cpu_features(struct tk_vm *vm, char *err, size_t errlen);
+int tk_cpu_msrs(struct tk_vm *vm, uint64_t fs_base);
+/* The user-mode code and data segments a program runs with. */
+void tk_cpu_user_segments(void *cs, void *ss);
 /* Points LSTAR at the user-mode syscall gate, for hypervisors without ring-0 SYSCALL. */
 int tk_cpu_use_user_gate(struct tk_vm *vm);
 /* Sets the FS base (arch_prctl); 0 or -errno. */
@@ -124,7 +179,12 @@ void tk_fault_report(struct tk_vm *vm, uint64_t vector, uint64_t error,
     uint64_t rip, uint64_t cr2);
 
 /* memory.c: guest memory and checked access to it. */
-int tk_mem_create(struct tk_vm *vm, uint64_t size, char *err, size_t errlen);
+/* Makes guest memory: anonymous, or a shared memfd when (forkable). */
+int tk_mem_create(struct tk_vm *vm, uint64_t size, int forkable, char *err,
+    size_t errlen);
+/* Maps the main VM's memory privately (copy-on-write) for (fork). */
+int tk_mem_fork(struct tk_vm *fork, const struct tk_vm *main, char *err,
+    size_t errlen);
 void tk_mem_destroy(struct tk_vm *vm);
 /* Host pointer for [gva, gva+len) if every page is user-accessible (and writable when (write)). */
 void *tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write);

@@ -21,11 +21,11 @@ tk_vma_find(const struct tk_vm *vm, uint64_t len, uint64_t align)
 	uint64_t at = align_up(vm->mmap_start, align);
 	unsigned i;
 
-	for (i = 0; i < vm->vmas.n; i++) {
-		if (at + len <= vm->vmas.v[i].start && at + len > at)
+	for (i = 0; i < vm->proc.vmas.n; i++) {
+		if (at + len <= vm->proc.vmas.v[i].start && at + len > at)
 			return (at);
-		if (vm->vmas.v[i].end > at)
-			at = align_up(vm->vmas.v[i].end, align);
+		if (vm->proc.vmas.v[i].end > at)
+			at = align_up(vm->proc.vmas.v[i].end, align);
 	}
 	if (at + len <= vm->mmap_end && at + len > at)
 		return (at);
@@ -35,8 +35,8 @@ tk_vma_find(const struct tk_vm *vm, uint64_t len, uint64_t align)
 int
 tk_vma_overlaps(const struct tk_vm *vm, uint64_t start, uint64_t end)
 {
-	for (unsigned i = 0; i < vm->vmas.n; i++)
-		if (vm->vmas.v[i].start < end && start < vm->vmas.v[i].end)
+	for (unsigned i = 0; i < vm->proc.vmas.n; i++)
+		if (vm->proc.vmas.v[i].start < end && start < vm->proc.vmas.v[i].end)
 			return (1);
 	return (0);
 }
@@ -44,12 +44,12 @@ tk_vma_overlaps(const struct tk_vm *vm, uint64_t start, uint64_t end)
 int
 tk_vma_covers(const struct tk_vm *vm, uint64_t start, uint64_t end)
 {
-	for (unsigned i = 0; i < vm->vmas.n && start < end; i++) {
-		if (vm->vmas.v[i].end <= start)
+	for (unsigned i = 0; i < vm->proc.vmas.n && start < end; i++) {
+		if (vm->proc.vmas.v[i].end <= start)
 			continue;
-		if (vm->vmas.v[i].start > start)
+		if (vm->proc.vmas.v[i].start > start)
 			return (0);
-		start = vm->vmas.v[i].end;
+		start = vm->proc.vmas.v[i].end;
 	}
 	return (start >= end);
 }
@@ -76,7 +76,7 @@ vmas_reserve(struct tk_vmas *s, unsigned more)
 int
 tk_vma_insert(struct tk_vm *vm, uint64_t start, uint64_t end)
 {
-	struct tk_vmas *s = &vm->vmas;
+	struct tk_vmas *s = &vm->proc.vmas;
 	unsigned i;
 
 	if (vmas_reserve(s, 1) < 0)
@@ -103,7 +103,7 @@ tk_vma_insert(struct tk_vm *vm, uint64_t start, uint64_t end)
 int
 tk_vma_remove(struct tk_vm *vm, uint64_t start, uint64_t end)
 {
-	struct tk_vmas *s = &vm->vmas;
+	struct tk_vmas *s = &vm->proc.vmas;
 	unsigned i = 0;
 
 	/* Splitting one range in two needs one more slot. */

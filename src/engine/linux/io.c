@@ -38,7 +38,7 @@ out_write(struct tk_vm *vm, uint64_t fd, uint64_t buf, uint64_t len)
 		return ((int64_t)len);
 	r = vm->write(vm->opaque, (int)fd, p, len);
 	/* Linux kills a writer to a closed pipe unless it handles SIGPIPE. */
-	if (r == -EPIPE && vm->sigactions[SIGPIPE - 1][0] == (uint64_t)(uintptr_t)SIG_DFL)
+	if (r == -EPIPE && vm->proc.sigactions[SIGPIPE - 1][0] == (uint64_t)(uintptr_t)SIG_DFL)
 		tk_stop(vm, TK_STOP_FAULT, 0, SIGPIPE, "killed by signal SIGPIPE "
 		    "(write to a closed pipe)");
 	return (r);

@@ -27,7 +27,7 @@ range_owned(const struct tk_vm *vm, uint64_t start, uint64_t end)
 {
 	if (start >= vm->image_start && end <= vm->image_end)
 		return (1);
-	if (start >= vm->brk_start && end <= page_up(vm->brk_cur))
+	if (start >= vm->brk_start && end <= page_up(vm->proc.brk_cur))
 		return (1);
 	if (start >= vm->stack_low && end <= vm->stack_top)
 		return (1);
@@ -38,16 +38,16 @@ range_owned(const struct tk_vm *vm, uint64_t start, uint64_t end)
 static int64_t
 sys_brk(struct tk_vm *vm, const uint64_t *a)
 {
-	uint64_t want = a[0], old_end = page_up(vm->brk_cur), new_end;
+	uint64_t want = a[0], old_end = page_up(vm->proc.brk_cur), new_end;
 
 	if (want < vm->brk_start || want > vm->brk_max)
-		return ((int64_t)vm->brk_cur);
+		return ((int64_t)vm->proc.brk_cur);
 	new_end = page_up(want);
 	if (new_end > old_end)
 		tk_mem_populate(vm, old_end, new_end - old_end);
 	if (new_end < old_end)
 		tk_mem_discard(vm, new_end, old_end - new_end);
-	vm->brk_cur = want;
+	vm->proc.brk_cur = want;
 	return ((int64_t)want);
 }
 
@@ -87,7 +87,7 @@ sys_mmap(struct tk_vm *vm, const uint64_t *a)
 		if (end < addr)
 			return (-ENOMEM);
 		/* Over the heap (musl puts a guard page there): brk keeps owning it. */
-		if (addr >= vm->brk_start && end <= page_up(vm->brk_cur)) {
+		if (addr >= vm->brk_start && end <= page_up(vm->proc.brk_cur)) {
 			if (flags & MAP_FIXED_NOREPLACE)
 				return (-EEXIST);
 			tk_mem_discard(vm, addr, len);

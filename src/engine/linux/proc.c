@@ -109,7 +109,7 @@ sys_arch_prctl(struct tk_vm *vm, const uint64_t *a)
 static int64_t
 sys_set_tid_address(struct tk_vm *vm, const uint64_t *a)
 {
-	vm->tid_address = a[0];
+	vm->proc.tid_address = a[0];
 	return (TK_GUEST_PID);
 }
 
@@ -184,18 +184,18 @@ sys_rt_sigaction(struct tk_vm *vm, const uint64_t *a)
 		return (-EINVAL);
 	if (a[1] != 0 && tk_copy_from_guest(vm, act, a[1], sizeof act) < 0)
 		return (-EFAULT);
-	if (a[2] != 0 && tk_copy_to_guest(vm, a[2], vm->sigactions[sig - 1],
+	if (a[2] != 0 && tk_copy_to_guest(vm, a[2], vm->proc.sigactions[sig - 1],
 	    sizeof act) < 0)
 		return (-EFAULT);
 	if (a[1] != 0)
-		memcpy(vm->sigactions[sig - 1], act, sizeof act);
+		memcpy(vm->proc.sigactions[sig - 1], act, sizeof act);
 	return (0);
 }
 
 static int64_t
 sys_rt_sigprocmask(struct tk_vm *vm, const uint64_t *a)
 {
-	uint64_t set, old = vm->sigmask;
+	uint64_t set, old = vm->proc.sigmask;
 
 	if (a[3] != 8)
 		return (-EINVAL);
@@ -203,9 +203,9 @@ sys_rt_sigprocmask(struct tk_vm *vm, const uint64_t *a)
 		if (tk_copy_from_guest(vm, &set, a[1], sizeof set) < 0)
 			return (-EFAULT);
 		switch (a[0]) {
-		case SIG_BLOCK: vm->sigmask |= set; break;
-		case SIG_UNBLOCK: vm->sigmask &= ~set; break;
-		case SIG_SETMASK: vm->sigmask = set; break;
+		case SIG_BLOCK: vm->proc.sigmask |= set; break;
+		case SIG_UNBLOCK: vm->proc.sigmask &= ~set; break;
+		case SIG_SETMASK: vm->proc.sigmask = set; break;
 		default: return (-EINVAL);
 		}
 	}
@@ -219,13 +219,13 @@ sys_sigaltstack(struct tk_vm *vm, const uint64_t *a)
 {
 	uint64_t ss[3], old[3];
 
-	memcpy(old, vm->altstack, sizeof old);
+	memcpy(old, vm->proc.altstack, sizeof old);
 	if (old[0] == 0 && old[2] == 0)
 		old[1] = SS_DISABLE;
 	if (a[0] != 0) {
 		if (tk_copy_from_guest(vm, ss, a[0], sizeof ss) < 0)
 			return (-EFAULT);
-		memcpy(vm->altstack, ss, sizeof ss);
+		memcpy(vm->proc.altstack, ss, sizeof ss);
 	}
 	if (a[1] != 0 && tk_copy_to_guest(vm, a[1], old, sizeof old) < 0)
 		return (-EFAULT);

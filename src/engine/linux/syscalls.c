@@ -57,7 +57,10 @@ tk_linux_syscall(struct tk_vm *vm, int via_fault)
 	int64_t ret;
 
 	(void)pthread_once(&table_once, table_build);
-	if (r->rax < TABLE_SIZE && table[r->rax] != NULL) {
+	vm->user_rsp = via_fault ? frame[TK_FRAME_RSP] : r->rsp;
+	if (r->rax >= TINYKVM_HC_BASE) {
+		ret = tk_hypercall(vm, r->rax, arg);
+	} else if (r->rax < TABLE_SIZE && table[r->rax] != NULL) {
 		ret = table[r->rax](vm, arg);
 	} else {
 		unknown_log(vm, r->rax);

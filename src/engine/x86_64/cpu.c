@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 
 #include "../tk_internal.h"
@@ -121,6 +122,9 @@ tables_write(struct tk_vm *vm)
 	    (size_t)(tk_kernel_end - tk_kernel_start));
 }
 
+static pthread_once_t cpuid_once = PTHREAD_ONCE_INIT;
+static struct kvm_cpuid2 *cpuid_cache;
+
 static struct kvm_cpuid2 *
 cpuid_supported(int kvm_fd)
 {
@@ -150,21 +154,43 @@ cpuid_find(const struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
 	return (NULL);
 }
 
+static void
+cpuid_load(void)
+{
+	char err[128];
+	int kvm_fd = tk_kvm_fd(err, sizeof err);
+
+	if (kvm_fd >= 0)
+		cpuid_cache = cpuid_supported(kvm_fd);
+}
+
+int
+tk_cpu_features(struct tk_vm *vm, char *err, size_t errlen)
+{
+	/* The host's features, asked of KVM once per process. */
+	(void)pthread_once(&cpuid_once, cpuid_load);
+	if (cpuid_cache == NULL) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed");
+		return (-EIO);
+	}
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid_cache) < 0) {
+		snprintf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
+		return (-errno);
+	}
+	return (0);
+}
+
 static int
 features_setup(struct tk_vm *vm, uint64_t *cr4, uint64_t *xcr0, char *err,
     size_t errlen)
 {
 	const struct kvm_cpuid_entry2 *l1, *l7, *ld;
-	struct kvm_cpuid2 *c;
-	int kvm_fd = tk_kvm_fd(err, errlen);
+	const struct kvm_cpuid2 *c;
+	int r = tk_cpu_features(vm, err, errlen);
 
-	if (kvm_fd < 0)
-		return (kvm_fd);
-	c = cpuid_supported(kvm_fd);
-	if (c == NULL) {
-		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-		return (-errno);
-	}
+	if (r < 0)
+		return (r);
+	c = cpuid_cache;
 	l1 = cpuid_find(c, 1, 0);
 	l7 = cpuid_find(c, 7, 0);
 	ld = cpuid_find(c, 0xd, 0);
@@ -182,36 +208,57 @@ features_setup(struct tk_vm *vm, uint64_t *cr4, uint64_t *xcr0, char *err,
 		*cr4 |= CR4_UMIP;
 	if (l1 != NULL && (l1->ecx & (1u << 26)))
 		*cr4 |= CR4_OSXSAVE;
-	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, c) < 0) {
-		snprintf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
-		free(c);
-		return (-errno);
-	}
 	if ((*cr4 & CR4_OSXSAVE) && ld != NULL) {
 		*xcr0 = 1 | (ld->eax & XCR0_USER);
 		/* AVX-512 state is only valid as a whole. */
 		if ((*xcr0 & 0xe0) != 0xe0)
 			*xcr0 &= ~0xe0ULL;
 	}
-	free(c);
 	return (0);
+}
+
+void
+tk_cpu_user_segments(void *cs, void *ss)
+{
+	const struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = SEL_UCODE | 3,
+		.type = 11, .present = 1, .dpl = 3, .s = 1, .l = 1, .g = 1,
+	};
+	const struct kvm_segment data = {
+		.base = 0, .limit = 0xffffffff, .selector = SEL_UDATA | 3,
+		.type = 3, .present = 1, .dpl = 3, .db = 1, .s = 1, .g = 1,
+	};
+
+	memcpy(cs, &code, sizeof code);
+	memcpy(ss, &data, sizeof data);
+}
+
+int
+tk_cpu_msrs(struct tk_vm *vm, uint64_t fs_base)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[7];
+	} msrs;
+
+	memset(&msrs, 0, sizeof msrs);
+	msrs.hdr.nmsrs = 7;
+	msrs.e[0] = (struct kvm_msr_entry){ .index = MSR_STAR,
+	    .data = ((uint64_t)(SEL_UCODE32 | 3) << 48) | ((uint64_t)SEL_KCODE << 32) };
+	msrs.e[1] = (struct kvm_msr_entry){ .index = MSR_LSTAR,
+	    .data = vm->user_gate ? TK_UGATE_ADDR : tk_kernel_addr(tk_kernel_syscall) };
+	msrs.e[2] = (struct kvm_msr_entry){ .index = MSR_CSTAR, .data = 0 };
+	msrs.e[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = SFMASK_FLAGS };
+	msrs.e[4] = (struct kvm_msr_entry){ .index = MSR_FS_BASE, .data = fs_base };
+	msrs.e[5] = (struct kvm_msr_entry){ .index = MSR_GS_BASE, .data = 0 };
+	msrs.e[6] = (struct kvm_msr_entry){ .index = MSR_KGS_BASE, .data = 0 };
+	return (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &msrs) == 7 ? 0 : -EIO);
 }
 
 int
 tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen)
 {
-	struct kvm_segment code = {
-		.base = 0, .limit = 0xffffffff, .selector = SEL_UCODE | 3,
-		.type = 11, .present = 1, .dpl = 3, .s = 1, .l = 1, .g = 1,
-	};
-	struct kvm_segment data = {
-		.base = 0, .limit = 0xffffffff, .selector = SEL_UDATA | 3,
-		.type = 3, .present = 1, .dpl = 3, .db = 1, .s = 1, .g = 1,
-	};
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[7];
-	} msrs;
+	struct kvm_segment code, data;
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 	struct kvm_fpu fpu;
@@ -226,6 +273,7 @@ tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen)
 
 	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		goto fail_sregs;
+	tk_cpu_user_segments(&code, &data);
 	sregs.cs = code;
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 	sregs.tr = (struct kvm_segment){
@@ -255,18 +303,7 @@ tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen)
 		}
 	}
 
-	memset(&msrs, 0, sizeof msrs);
-	msrs.hdr.nmsrs = 7;
-	msrs.e[0] = (struct kvm_msr_entry){ .index = MSR_STAR,
-	    .data = ((uint64_t)(SEL_UCODE32 | 3) << 48) | ((uint64_t)SEL_KCODE << 32) };
-	msrs.e[1] = (struct kvm_msr_entry){ .index = MSR_LSTAR,
-	    .data = tk_kernel_addr(tk_kernel_syscall) };
-	msrs.e[2] = (struct kvm_msr_entry){ .index = MSR_CSTAR, .data = 0 };
-	msrs.e[3] = (struct kvm_msr_entry){ .index = MSR_SFMASK, .data = SFMASK_FLAGS };
-	msrs.e[4] = (struct kvm_msr_entry){ .index = MSR_FS_BASE, .data = 0 };
-	msrs.e[5] = (struct kvm_msr_entry){ .index = MSR_GS_BASE, .data = 0 };
-	msrs.e[6] = (struct kvm_msr_entry){ .index = MSR_KGS_BASE, .data = 0 };
-	if (ioctl(vm->vcpu_fd, KVM_SET_MSRS, &msrs) != 7) {
+	if (tk_cpu_msrs(vm, 0) < 0) {
 		snprintf(err, errlen, "KVM_SET_MSRS failed");
 		return (-EIO);
 	}
@@ -328,6 +365,7 @@ tk_cpu_set_fs(struct tk_vm *vm, uint64_t base)
 	/* A non-canonical base would make the next entry fail: refuse it. */
 	if (base >= (1ULL << 47))
 		return (-EPERM);
+	vm->fs_changed = 1;
 	return (msr_access(vm, KVM_SET_MSRS, MSR_FS_BASE, &base));
 }
 

@@ -70,9 +70,20 @@ tk_kernel_end:
  * in rax; we go back to the caller.
  */
 	.balign	16
-	.globl	tk_ugate_start, tk_ugate_end
+	.globl	tk_ugate_start, tk_ugate_return, tk_ugate_end
 tk_ugate_start:
 	movl	%eax, 0xa000		/* TK_DOORBELL_ADDR */
 	jmpq	*%rcx
+
+/*
+ * Where a function the host calls (tk_vm_call) returns to: its return value
+ * goes to the host with the TINYKVM_HC_RETURN hypercall.
+ */
+	.balign	16
+tk_ugate_return:
+	movq	%rax, %rdi
+	movl	$0x10002, %eax		/* TINYKVM_HC_RETURN */
+	movl	%eax, 0xa000
+	ud2
 tk_ugate_end:
 	.section .note.GNU-stack,"",@progbits

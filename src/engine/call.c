@@ -1,0 +1,180 @@
+/*
+ * Calls into a paused guest, and the lifecycle hypercalls that make a VM
+ * callable: register a handler, wait for requests, return.  A call runs on a
+ * fresh stack below the one the guest paused on, and returns through the
+ * return gate in our user page (kernel.S), which makes TINYKVM_HC_RETURN.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "tk_internal.h"
+
+extern const char tk_ugate_start[], tk_ugate_return[];
+
+/* Stack a call needs below what tk_vm_push left: refuse pushes that eat it. */
+#define CALL_STACK_MIN	(256 * 1024)
+
+int64_t
+tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg)
+{
+	int64_t ret = -ENOSYS;
+	int r;
+
+	switch (nr) {
+	case TINYKVM_HC_REGISTER_HANDLER:
+		if (vm->in_call)
+			return (-EPERM);
+		if (arg[0] >= TINYKVM_MAX_HANDLERS)
+			return (-EINVAL);
+		vm->proc.handlers[arg[0]] = arg[1];
+		return (0);
+	case TINYKVM_HC_WAIT_FOR_REQUESTS:
+		if (vm->in_call)
+			tk_stop(vm, TK_STOP_ERROR, 0, 0, "wait_for_requests "
+			    "called again during a request");
+		else
+			tk_stop(vm, TK_STOP_WAIT, 0, 0, "%s", "");
+		return (0);
+	case TINYKVM_HC_RETURN:
+		if (!vm->in_call) {
+			tk_stop(vm, TK_STOP_ERROR, 0, 0, "return hypercall "
+			    "outside a call");
+			return (0);
+		}
+		tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
+		vm->res->retval = arg[0];
+		return (0);
+	case TINYKVM_HC_NOP:
+		return (0);
+	default:
+		break;
+	}
+	if (nr >= TINYKVM_HC_EMBEDDER && vm->hypercall != NULL) {
+		r = vm->hypercall(vm->opaque, vm, nr, arg, &ret);
+		if (r == 1)
+			tk_stop(vm, TK_STOP_HYPERCALL, 0, 0, "%s", "");
+		else if (r < 0)
+			ret = r;
+		return (ret);
+	}
+	if (vm->verbose)
+		tk_log(vm, "unknown hypercall 0x%llx: -ENOSYS",
+		    (unsigned long long)nr);
+	return (-ENOSYS);
+}
+
+void
+tk_vm_set_opaque(struct tk_vm *vm, void *opaque)
+{
+	vm->opaque = opaque;
+}
+
+uint64_t
+tk_vm_handler(const struct tk_vm *vm, unsigned index)
+{
+	return (index < TINYKVM_MAX_HANDLERS ? vm->proc.handlers[index] : 0);
+}
+
+int
+tk_vm_push(struct tk_vm *vm, const void *data, size_t len, uint64_t *gva)
+{
+	uint64_t sp = (vm->call_rsp - len) & ~15ULL;
+
+	if (!vm->waiting || len > vm->call_rsp ||
+	    sp < vm->stack_low + CALL_STACK_MIN)
+		return (-ENOMEM);
+	if (tk_copy_to_guest(vm, sp, data, len) < 0)
+		return (-EFAULT);
+	vm->call_rsp = sp;
+	*gva = sp;
+	return (0);
+}
+
+int
+tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len)
+{
+	return (tk_copy_to_guest(vm, gva, src, len));
+}
+
+int
+tk_vm_copy_from(struct tk_vm *vm, void *dst, uint64_t gva, size_t len)
+{
+	return (tk_copy_from_guest(vm, dst, gva, len));
+}
+
+long
+tk_vm_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
+{
+	return (tk_copy_string(vm, dst, gva, size));
+}
+
+/* A main VM may serve calls itself when it has no forks: back to user mode first. */
+static int
+main_user_mode(struct tk_vm *vm)
+{
+	struct kvm_sregs sregs;
+
+	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return (-errno);
+	tk_cpu_user_segments(&sregs.cs, &sregs.ss);
+	return (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ? -errno : 0);
+}
+
+int
+tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
+    const uint64_t *args, uint64_t timeout_ns, struct tk_result *res)
+{
+	struct kvm_regs *r = &vm->run->s.regs.regs;
+	uint64_t gate = TK_UGATE_ADDR + (uint64_t)(tk_ugate_return - tk_ugate_start);
+	uint64_t sp, base = vm->snap_call_rsp;
+	const char *why = NULL;
+
+	memset(res, 0, sizeof *res);
+	vm->res = res;
+	if (nargs > 6)
+		why = "a call takes at most 6 arguments";
+	else if (!vm->waiting)
+		why = "the program is not waiting for requests";
+	else if (vm->needs_reset)
+		why = "the fork must be reset after a failed call";
+	else if (vm->main == NULL && atomic_load(&vm->refs) > 1)
+		why = "a VM with forks does not run calls itself";
+	else if (vm->main == NULL && main_user_mode(vm) < 0)
+		why = "cannot set the vCPU's segments";
+	if (why != NULL) {
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "%s", why);
+		return (-EINVAL);
+	}
+	sp = vm->call_rsp - 8;
+	if (tk_copy_to_guest(vm, sp, &gate, sizeof gate) < 0) {
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "the call stack is not writable");
+		return (-EFAULT);
+	}
+	/* Every register fresh: nothing of an earlier call shows through. */
+	memset(r, 0, sizeof *r);
+	r->rip = addr;
+	r->rsp = sp;
+	r->rflags = 0x202;
+	if (nargs > 0) r->rdi = args[0];
+	if (nargs > 1) r->rsi = args[1];
+	if (nargs > 2) r->rdx = args[2];
+	if (nargs > 3) r->rcx = args[3];
+	if (nargs > 4) r->r8 = args[4];
+	if (nargs > 5) r->r9 = args[5];
+	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+
+	vm->in_call = 1;
+	tk_vcpu_run(vm, timeout_ns ? tk_now_ns() + timeout_ns : 0, timeout_ns);
+	vm->in_call = 0;
+	vm->call_rsp = base;
+	vm->called = 1;
+	/* A fork's dirty pages so far, and its request-memory limit. */
+	if (vm->ring != NULL && tk_dirty_harvest(vm) < 0 &&
+	    res->stop != TK_STOP_MEMORY)
+		tk_dirty_over_limit(vm);
+	if (res->stop != TK_STOP_RETURN && res->stop != TK_STOP_HYPERCALL)
+		vm->needs_reset = 1;
+	return (0);
+}

@@ -1,0 +1,338 @@
+/*
+ * Copy-on-write forks and their reset.
+ *
+ * A forkable main VM keeps its memory in a memfd.  A fork maps that file
+ * MAP_PRIVATE as its own guest memory: Linux makes the copy on the first
+ * write, inside KVM's page fault, with no exit to us.  What a fork wrote is
+ * known from KVM's dirty ring (guest writes, one entry per page) and from
+ * tk_dirty_mark (host writes).  A reset puts exactly those pages back: it
+ * copies them from the main VM (TK_RESET_KEEP) or drops the private copies
+ * (TK_RESET_RELEASE), so its cost follows the pages written, not the size
+ * of the guest.  The dirty ring also enforces the request-memory limit:
+ * when it fills up, KVM stops the vCPU for us to count.
+ */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tk_internal.h"
+
+#define RING_ENTRIES	1024u
+
+struct tk_snapshot {
+	struct kvm_sregs	sregs;		/* user mode, as a call needs */
+	struct kvm_xsave	xsave;
+	struct kvm_xcrs		xcrs;
+	uint64_t		fs_base;
+	struct tk_proc		proc;
+	uint64_t		call_rsp;
+	int			user_gate;
+};
+
+/* Copies (src) into (dst), giving (dst) its own mmap list. */
+static int
+proc_copy(struct tk_proc *dst, const struct tk_proc *src)
+{
+	struct tk_vma *v = dst->vmas.v;
+	unsigned cap = dst->vmas.cap;
+
+	if (cap < src->vmas.n) {
+		cap = src->vmas.n + 16;
+		v = realloc(v, cap * sizeof *v);
+		if (v == NULL)
+			return (-ENOMEM);
+	}
+	memcpy(dst, src, sizeof *dst);
+	if (src->vmas.n > 0)
+		memcpy(v, src->vmas.v, src->vmas.n * sizeof *v);
+	dst->vmas.v = v;
+	dst->vmas.cap = cap;
+	return (0);
+}
+
+void
+tk_snapshot_free(struct tk_snapshot *snap)
+{
+	if (snap == NULL)
+		return;
+	tk_vma_free(&snap->proc.vmas);
+	free(snap);
+}
+
+int
+tk_snapshot_take(struct tk_vm *vm)
+{
+	struct tk_snapshot *snap = calloc(1, sizeof *snap);
+
+	if (snap == NULL || proc_copy(&snap->proc, &vm->proc) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_GET_SREGS, &snap->sregs) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_GET_XSAVE, &snap->xsave) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_GET_XCRS, &snap->xcrs) < 0 ||
+	    tk_cpu_get_fs(vm, &snap->fs_base) < 0) {
+		tk_snapshot_free(snap);
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot save the paused VM");
+		return (-EIO);
+	}
+	/* It paused inside a hypercall, maybe in ring 0: calls run in ring 3. */
+	tk_cpu_user_segments(&snap->sregs.cs, &snap->sregs.ss);
+	/* Calls run below the paused stack and its red zone. */
+	snap->call_rsp = (vm->user_rsp - 128) & ~15ULL;
+	snap->user_gate = vm->user_gate;
+	tk_snapshot_free(vm->snap);
+	vm->snap = snap;
+	vm->call_rsp = vm->snap_call_rsp = snap->call_rsp;
+	vm->waiting = 1;
+	return (0);
+}
+
+void
+tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t p, last;
+
+	if (len == 0 || gpa >= vm->mem_size)
+		return;
+	last = (gpa + len - 1 < vm->mem_size ? gpa + len - 1 : vm->mem_size - 1) /
+	    TK_PAGE_SIZE;
+	for (p = gpa / TK_PAGE_SIZE; p <= last; p++) {
+		uint64_t bit = 1ULL << (p % 64);
+
+		if (!(vm->dirty[p / 64] & bit)) {
+			vm->dirty[p / 64] |= bit;
+			vm->dirty_pages++;
+		}
+	}
+}
+
+int
+tk_dirty_harvest(struct tk_vm *vm)
+{
+	const uint64_t slot1 = TK_DOORBELL_ADDR + TK_PAGE_SIZE;
+	struct kvm_dirty_gfn *e;
+	uint32_t n = 0;
+
+	if (vm->ring == NULL)
+		return (0);
+	for (;;) {
+		e = &vm->ring[vm->ring_next % vm->ring_entries];
+		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
+		    KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		tk_dirty_mark(vm, (e->slot == 0 ? 0 : slot1) +
+		    e->offset * TK_PAGE_SIZE, TK_PAGE_SIZE);
+		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		vm->ring_next++;
+		n++;
+	}
+	/* Write-protects the harvested pages again, so new writes are seen. */
+	if (n > 0)
+		(void)ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0);
+	return (vm->max_dirty != 0 && vm->dirty_pages > vm->max_dirty ? -ENOSPC : 0);
+}
+
+void
+tk_dirty_over_limit(struct tk_vm *vm)
+{
+	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB, more "
+	    "than its %llu KiB of request memory",
+	    (unsigned long long)(vm->dirty_pages * 4),
+	    (unsigned long long)(vm->max_dirty * 4));
+}
+
+uint64_t
+tk_vm_dirty_pages(const struct tk_vm *fork)
+{
+	return (fork->dirty_pages);
+}
+
+/*
+ * The ring holds what a fork dirtied since the last harvest.  When it fills,
+ * KVM stops the vCPU and we count: a small ring checks the request-memory
+ * limit often (a request overshoots it by at most a ring), at the price of
+ * an exit per ~4 MiB written.
+ */
+static uint32_t
+ring_entries_for(int kfd)
+{
+	int most = ioctl(kfd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING);
+	uint32_t cap;
+
+	if (most <= 0)
+		return (0);
+	cap = (uint32_t)most / sizeof(struct kvm_dirty_gfn);
+	return (cap < RING_ENTRIES ? cap : RING_ENTRIES);
+}
+
+static int
+fork_vcpu(struct tk_vm *fork, const struct tk_snapshot *snap, char *err,
+    size_t errlen)
+{
+	int r = tk_vcpu_create(fork, err, errlen);
+
+	if (r < 0)
+		return (r);
+	fork->ring = mmap(NULL, fork->ring_entries * sizeof(struct kvm_dirty_gfn),
+	    PROT_READ | PROT_WRITE, MAP_SHARED, fork->vcpu_fd,
+	    KVM_DIRTY_LOG_PAGE_OFFSET * sysconf(_SC_PAGESIZE));
+	if (fork->ring == MAP_FAILED) {
+		fork->ring = NULL;
+		snprintf(err, errlen, "cannot map the dirty ring: %s", strerror(errno));
+		return (-errno);
+	}
+	r = tk_cpu_features(fork, err, errlen);
+	if (r < 0)
+		return (r);
+	if (ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0 ||
+	    ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0 ||
+	    ioctl(fork->vcpu_fd, KVM_SET_XCRS, &snap->xcrs) < 0 ||
+	    tk_cpu_msrs(fork, snap->fs_base) < 0) {
+		snprintf(err, errlen, "cannot copy the main VM's vCPU: %s",
+		    strerror(errno));
+		return (-EIO);
+	}
+	return (0);
+}
+
+int
+tk_vm_fork(struct tk_vm **forkp, struct tk_vm *main,
+    const struct tk_fork_config *cfg, char *err, size_t errlen)
+{
+	const struct tk_snapshot *snap = main->snap;
+	struct kvm_enable_cap ring = { .cap = KVM_CAP_DIRTY_LOG_RING };
+	struct tk_vm *fork;
+	int kfd, r;
+
+	*forkp = NULL;
+	if (main->mem_fd < 0 || main->main != NULL) {
+		snprintf(err, errlen, "the VM was not made forkable");
+		return (-EINVAL);
+	}
+	if (snap == NULL || !main->waiting || main->called) {
+		snprintf(err, errlen, "the program is not paused in "
+		    "wait_for_requests");
+		return (-EINVAL);
+	}
+	kfd = tk_kvm_fd(err, errlen);
+	if (kfd < 0)
+		return (kfd);
+	fork = calloc(1, sizeof *fork);
+	if (fork == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	/* Everything that does not change after load comes from the main VM. */
+	memcpy(fork, main, offsetof(struct tk_vm, proc));
+	fork->vm_fd = fork->vcpu_fd = fork->mem_fd = -1;
+	fork->run = NULL;
+	fork->mem = fork->mem_map = NULL;
+	fork->populated = NULL;
+	fork->main = main;
+	atomic_fetch_add(&main->refs, 1);
+	fork->write = main->write;
+	fork->read = main->read;
+	fork->log = main->log;
+	fork->hypercall = main->hypercall;
+	fork->opaque = cfg->opaque != NULL ? cfg->opaque : main->opaque;
+	fork->verbose = main->verbose;
+	fork->user_gate = snap->user_gate;
+	fork->max_dirty = cfg->max_request_memory / TK_PAGE_SIZE;
+	fork->ring_entries = ring_entries_for(kfd);
+	if (fork->ring_entries == 0) {
+		snprintf(err, errlen, "this KVM has no dirty ring "
+		    "(KVM_CAP_DIRTY_LOG_RING), which forks need");
+		r = -ENOTSUP;
+		goto fail;
+	}
+
+	do
+		fork->vm_fd = ioctl(kfd, KVM_CREATE_VM, 0);
+	while (fork->vm_fd < 0 && errno == EINTR);
+	ring.args[0] = fork->ring_entries * sizeof(struct kvm_dirty_gfn);
+	if (fork->vm_fd < 0 || ioctl(fork->vm_fd, KVM_ENABLE_CAP, &ring) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot create the fork's VM: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	r = tk_mem_fork(fork, main, err, errlen);
+	if (r == 0)
+		r = tk_memslots_set(fork, 1, err, errlen);
+	if (r == 0)
+		r = fork_vcpu(fork, snap, err, errlen);
+	if (r == 0 && proc_copy(&fork->proc, &snap->proc) < 0)
+		r = -ENOMEM;
+	if (r == 0)
+		r = tk_watch_register(&fork->watch, fork->run);
+	if (r < 0)
+		goto fail;
+	fork->pg.mem = fork->mem;
+	fork->call_rsp = fork->snap_call_rsp = snap->call_rsp;
+	fork->waiting = 1;
+	*forkp = fork;
+	return (0);
+fail:
+	if (err[0] == '\0')
+		snprintf(err, errlen, "cannot fork: %s", strerror(-r));
+	tk_vm_destroy(fork);
+	return (r);
+}
+
+/* Puts back the pages in the fork's dirty bitmap and clears it. */
+static void
+pages_restore(struct tk_vm *fork, enum tk_reset_mode mode)
+{
+	const uint8_t *pristine = fork->main->mem;
+	uint64_t words = fork->mem_size / TK_PAGE_SIZE / 64 + 1, w, run, p;
+
+	for (w = 0; w < words && fork->dirty_pages > 0; w++) {
+		while (fork->dirty[w] != 0) {
+			p = w * 64 + (uint64_t)__builtin_ctzll(fork->dirty[w]);
+			/* Take the whole run of set bits in this word at once. */
+			for (run = 0; p % 64 + run < 64 &&
+			    (fork->dirty[w] >> (p % 64 + run) & 1); run++)
+				fork->dirty[w] &= ~(1ULL << (p % 64 + run));
+			if (mode == TK_RESET_KEEP)
+				memcpy(fork->mem + p * TK_PAGE_SIZE,
+				    pristine + p * TK_PAGE_SIZE, run * TK_PAGE_SIZE);
+			else
+				(void)madvise(fork->mem + p * TK_PAGE_SIZE,
+				    run * TK_PAGE_SIZE, MADV_DONTNEED);
+			fork->dirty_pages -= run < fork->dirty_pages ? run :
+			    fork->dirty_pages;
+		}
+	}
+	fork->dirty_pages = 0;
+}
+
+int
+tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
+{
+	const struct tk_snapshot *snap;
+
+	if (fork->main == NULL)
+		return (-EINVAL);
+	snap = fork->main->snap;
+	(void)tk_dirty_harvest(fork);
+	pages_restore(fork, mode);
+	/* Vector registers can hold a request's secrets: always restored. */
+	if (ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0)
+		return (-errno);
+	if (fork->needs_reset &&
+	    ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0)
+		return (-errno);
+	if ((fork->needs_reset || fork->fs_changed) &&
+	    tk_cpu_msrs(fork, snap->fs_base) < 0)
+		return (-EIO);
+	if (proc_copy(&fork->proc, &snap->proc) < 0)
+		return (-ENOMEM);
+	fork->call_rsp = fork->snap_call_rsp;
+	fork->needs_reset = 0;
+	fork->fs_changed = 0;
+	return (0);
+}

@@ -1,0 +1,136 @@
+/*
+ * The guest the fork and call tests drive: main() initialises, registers its
+ * handlers and waits for requests; each handler is one thing a test needs a
+ * request to do.  argv[1] picks a variant: "nowait" returns from main without
+ * waiting, "twice" waits twice; a number is MiB of data to fill at init.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tinykvm/abi.h"
+
+static long
+hypercall2(long nr, long a0, long a1)
+{
+	register long rax __asm__("rax") = nr;
+	register long rdi __asm__("rdi") = a0;
+	register long rsi __asm__("rsi") = a1;
+
+	__asm__ volatile("movl %%eax, %c3" : "+r"(rax) : "r"(rdi), "r"(rsi),
+	    "i"(TINYKVM_DOORBELL) : "memory");
+	return rax;
+}
+
+static volatile long secret;
+static volatile long counter;
+static uint8_t pages[4097 * 4096];
+static uint8_t *data;
+static size_t data_size;
+
+static long h_empty(void) { return 0; }
+static long h_read_secret(void) { return secret; }
+static long h_bump(void) { return ++counter; }
+static int *volatile nowhere = (int *)8;
+static long h_fault(void) { *nowhere = 1; return 0; }
+static long h_spin(void) { for (;;) __asm__ volatile(""); return 0; }
+static long h_wait_again(void) { return hypercall2(TINYKVM_HC_WAIT_FOR_REQUESTS, 0, 0); }
+
+static long
+h_write_secret(long value)
+{
+	long old = secret;
+
+	secret = value;
+	return old;
+}
+
+/* Writes one byte to each of (n) pages; returns what they held before. */
+static long
+h_dirty(long n)
+{
+	long sum = 0;
+
+	for (long i = 0; i < n; i++) {
+		sum += pages[i * 4096];
+		pages[i * 4096] = 1;
+	}
+	return sum;
+}
+
+static long
+h_nops(long n)
+{
+	for (long i = 0; i < n; i++)
+		(void)hypercall2(TINYKVM_HC_NOP, 0, 0);
+	return n;
+}
+
+/* Allocates and fills (bytes): past the request-memory limit, the host stops us. */
+static long
+h_allocate(long bytes)
+{
+	char *p = malloc((size_t)bytes);
+
+	if (p == NULL)
+		return -1;
+	memset(p, 7, (size_t)bytes);
+	return p[bytes - 1];
+}
+
+/* Sums the data filled at init, so a test can see the main VM unchanged. */
+static long
+h_data_sum(void)
+{
+	long sum = 0;
+
+	for (size_t i = 0; i < data_size; i += 4096)
+		sum += data[i];
+	return sum;
+}
+
+/* Leaves a pattern in the vector registers: a reset must wipe it. */
+static long
+h_vector_write(long v)
+{
+	__asm__ volatile("movq %0, %%xmm7" : : "r"(v) : "xmm7");
+	return 0;
+}
+
+static long
+h_vector_read(void)
+{
+	long v;
+
+	__asm__ volatile("movq %%xmm7, %0" : "=r"(v));
+	return v;
+}
+
+static long (*const handlers[])() = {
+	(long (*)())h_empty, (long (*)())h_write_secret, (long (*)())h_read_secret,
+	(long (*)())h_dirty, (long (*)())h_fault, (long (*)())h_spin,
+	(long (*)())h_wait_again, (long (*)())h_nops, (long (*)())h_bump,
+	(long (*)())h_allocate, (long (*)())h_data_sum,
+	(long (*)())h_vector_write, (long (*)())h_vector_read,
+};
+
+int
+main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+
+	if (strcmp(mode, "nowait") == 0)
+		return 0;
+	data_size = (size_t)atol(mode) << 20;
+	if (data_size > 0) {
+		data = malloc(data_size);
+		for (size_t i = 0; i < data_size; i++)
+			data[i] = (uint8_t)(i >> 12);
+	}
+	for (unsigned i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+		(void)hypercall2(TINYKVM_HC_REGISTER_HANDLER, i, (long)handlers[i]);
+	(void)hypercall2(TINYKVM_HC_WAIT_FOR_REQUESTS, 0, 0);
+	if (strcmp(mode, "twice") == 0)
+		(void)hypercall2(TINYKVM_HC_WAIT_FOR_REQUESTS, 0, 0);
+	return 0;
+}
