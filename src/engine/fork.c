@@ -23,7 +23,7 @@
 
 #include "tk_internal.h"
 
-#define RING_ENTRIES	1024u
+#define RING_ENTRIES	512u
 
 struct tk_snapshot {
 	struct kvm_sregs	sregs;		/* user mode, as a call needs */
@@ -155,7 +155,7 @@ tk_vm_dirty_pages(const struct tk_vm *fork)
  * The ring holds what a fork dirtied since the last harvest.  When it fills,
  * KVM stops the vCPU and we count: a small ring checks the request-memory
  * limit often (a request overshoots it by at most a ring), at the price of
- * an exit per ~4 MiB written.
+ * an exit per ~2 MiB written.
  */
 static uint32_t
 ring_entries_for(int kfd)

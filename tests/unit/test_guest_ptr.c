@@ -22,7 +22,7 @@ setup(void **state)
 	struct tk_vm *vm = calloc(1, sizeof *vm);
 	char err[128];
 
-	if (vm == NULL || tk_mem_create(vm, MEM_SIZE, err, sizeof err) != 0)
+	if (vm == NULL || tk_mem_create(vm, MEM_SIZE, 0, err, sizeof err) != 0)
 		return (-1);
 	if (tk_paging_init(&vm->pg, vm->mem, MEM_SIZE, MEM_SIZE - (1 << 20), MEM_SIZE) ||
 	    tk_paging_map(&vm->pg, RW, 0x4000, TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) ||

@@ -1,0 +1,310 @@
+/*
+ * Calls, forks and resets on real KVM: what one request writes, no other
+ * request sees.  Drives tests/unit/guests/fork_guest.c.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "tk_internal.h"
+
+/* The guest's handlers, in the order fork_guest.c registers them. */
+enum { H_EMPTY, H_WRITE_SECRET, H_READ_SECRET, H_DIRTY, H_FAULT, H_SPIN,
+	H_WAIT_AGAIN, H_NOPS, H_BUMP, H_ALLOCATE, H_DATA_SUM, H_VEC_WRITE,
+	H_VEC_READ };
+
+#define SECOND	1000000000ULL
+
+static struct tk_vm *
+main_vm(const char *mode)
+{
+	const char *argv[] = { "fork_guest", mode, NULL };
+	struct tk_vm_config cfg = { .argv = argv, .forkable = 1 };
+	struct tk_result res;
+	struct tk_vm *vm;
+	char err[256] = "";
+
+	if (tk_vm_create(&vm, FORK_GUEST, &cfg, err, sizeof err) != 0)
+		fail_msg("cannot create the VM (%s): %s", FORK_GUEST, err);
+	assert_int_equal(tk_vm_run(vm, 10 * SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_WAIT);
+	return (vm);
+}
+
+static struct tk_vm *
+fork_of(struct tk_vm *main, uint64_t max_request_memory)
+{
+	struct tk_fork_config fc = { .max_request_memory = max_request_memory };
+	struct tk_vm *fork;
+	char err[256] = "";
+
+	if (tk_vm_fork(&fork, main, &fc, err, sizeof err) != 0)
+		fail_msg("cannot fork: %s", err);
+	return (fork);
+}
+
+/* Calls handler (h) with one argument; expects it to return and gives its value. */
+static uint64_t
+call1(struct tk_vm *vm, unsigned h, uint64_t arg)
+{
+	struct tk_result res;
+
+	assert_int_equal(tk_vm_call(vm, tk_vm_handler(vm, h), 1, &arg,
+	    2 * SECOND, &res), 0);
+	if (res.stop != TK_STOP_RETURN)
+		fail_msg("handler %u stopped with %d: %s", h, res.stop, res.message);
+	return (res.retval);
+}
+
+static void
+test_secret_gone_after_reset(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+
+	(void)state;
+	for (int mode = TK_RESET_KEEP; mode <= TK_RESET_RELEASE; mode++) {
+		assert_int_equal(call1(fork, H_WRITE_SECRET, 0x5ec7e7), 0);
+		assert_int_equal(call1(fork, H_READ_SECRET, 0), 0x5ec7e7);
+		assert_true(tk_vm_dirty_pages(fork) >= 1);
+		assert_int_equal(tk_vm_reset(fork, mode), 0);
+		assert_int_equal(tk_vm_dirty_pages(fork), 0);
+		assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
+		assert_int_equal(tk_vm_reset(fork, mode), 0);
+	}
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+static void
+test_vector_registers_reset(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+
+	(void)state;
+	call1(fork, H_VEC_WRITE, 0x5ec7e7);
+	assert_int_equal(call1(fork, H_VEC_READ, 0), 0x5ec7e7);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_not_equal(call1(fork, H_VEC_READ, 0), 0x5ec7e7);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+static void
+test_siblings_isolated(void **state)
+{
+	struct tk_vm *main = main_vm(""), *a = fork_of(main, 0), *b = fork_of(main, 0);
+
+	(void)state;
+	assert_int_equal(call1(a, H_WRITE_SECRET, 1), 0);
+	assert_int_equal(call1(b, H_WRITE_SECRET, 2), 0);
+	assert_int_equal(call1(a, H_READ_SECRET, 0), 1);
+	assert_int_equal(call1(b, H_READ_SECRET, 0), 2);
+	/* Without a reset, a fork keeps its state: that is non-ephemeral mode. */
+	assert_int_equal(call1(a, H_BUMP, 0), 1);
+	assert_int_equal(call1(a, H_BUMP, 0), 2);
+	assert_int_equal(call1(b, H_BUMP, 0), 1);
+	tk_vm_destroy(a);
+	tk_vm_destroy(main);	/* lives on until b is gone */
+	assert_int_equal(call1(b, H_READ_SECRET, 0), 2);
+	tk_vm_destroy(b);
+}
+
+static uint64_t
+memory_hash(const struct tk_vm *vm)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)vm->mem;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (uint64_t i = 0; i < vm->mem_size / 8; i++)
+		h = (h ^ w[i]) * 1099511628211ULL;
+	return (h);
+}
+
+static void
+test_main_unchanged_after_1000_requests(void **state)
+{
+	struct tk_vm *main = main_vm("8"), *fork = fork_of(main, 0);
+	uint64_t before = memory_hash(main), sum = call1(fork, H_DATA_SUM, 0);
+
+	(void)state;
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	for (int i = 0; i < 1000; i++) {
+		call1(fork, H_WRITE_SECRET, (uint64_t)i + 1);
+		call1(fork, H_DIRTY, (uint64_t)(i % 64));
+		assert_int_equal(tk_vm_reset(fork, i % 2 ? TK_RESET_KEEP :
+		    TK_RESET_RELEASE), 0);
+	}
+	assert_int_equal(memory_hash(main), before);
+	assert_int_equal(call1(fork, H_DATA_SUM, 0), sum);
+	assert_int_equal(call1(fork, H_DIRTY, 64), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+struct worker {
+	struct tk_vm	*fork;
+	uint64_t	base;
+	int		failures;
+};
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct tk_result res;
+	uint64_t v, want_old = 0;
+
+	for (uint64_t i = 0; i < 1000; i++) {
+		v = w->base + i;
+		if (tk_vm_call(w->fork, tk_vm_handler(w->fork, H_WRITE_SECRET), 1,
+		    &v, 2 * SECOND, &res) != 0 || res.stop != TK_STOP_RETURN ||
+		    res.retval != want_old)
+			w->failures++;
+		/* Every other call is reset: the value must vanish, or stay. */
+		if (i % 2 == 1) {
+			if (tk_vm_reset(w->fork, TK_RESET_KEEP) != 0)
+				w->failures++;
+			want_old = 0;
+		} else {
+			want_old = v;
+		}
+	}
+	return (NULL);
+}
+
+static void
+test_four_threads_four_forks(void **state)
+{
+	struct tk_vm *main = main_vm("");
+	struct worker w[4];
+	pthread_t t[4];
+
+	(void)state;
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ fork_of(main, 0), (uint64_t)(i + 1) << 32, 0 };
+		assert_int_equal(pthread_create(&t[i], NULL, worker_run, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], NULL), 0);
+		assert_int_equal(w[i].failures, 0);
+		tk_vm_destroy(w[i].fork);
+	}
+	tk_vm_destroy(main);
+}
+
+static void
+test_reset_after_fault_and_timeout(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	struct tk_result res;
+	uint64_t t0;
+
+	(void)state;
+	call1(fork, H_WRITE_SECRET, 7);
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FAULT), 0, NULL,
+	    SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_FAULT);
+	assert_non_null(strstr(res.message, "page fault writing 0x8"));
+	/* A failed fork refuses calls until it is reset. */
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_EMPTY), 0, NULL,
+	    SECOND, &res), -EINVAL);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
+
+	t0 = tk_now_ns();
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_SPIN), 0, NULL,
+	    SECOND / 5, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_TIMEOUT);
+	assert_true(tk_now_ns() - t0 < SECOND);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_RELEASE), 0);
+	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+static void
+test_request_memory_limit(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 4 << 20);
+	struct tk_result res;
+	uint64_t bytes = 32 << 20;
+
+	(void)state;
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_ALLOCATE), 1,
+	    &bytes, 5 * SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_MEMORY);
+	assert_non_null(strstr(res.message, "request memory"));
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_RELEASE), 0);
+	/* Within the limit, the same call works. */
+	assert_int_equal(call1(fork, H_ALLOCATE, 1 << 20), 7);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+static void
+test_wait_twice_or_never(void **state)
+{
+	struct tk_vm *main, *fork;
+	struct tk_result res;
+	char err[256] = "";
+
+	(void)state;
+	/* Never: the program ends, and there is nothing to fork. */
+	main = NULL;
+	{
+		const char *argv[] = { "fork_guest", "nowait", NULL };
+		struct tk_vm_config cfg = { .argv = argv, .forkable = 1 };
+		struct tk_fork_config fc = { 0 };
+
+		assert_int_equal(tk_vm_create(&main, FORK_GUEST, &cfg, err,
+		    sizeof err), 0);
+		assert_int_equal(tk_vm_run(main, SECOND, &res), 0);
+		assert_int_equal(res.stop, TK_STOP_EXIT);
+		assert_int_equal(tk_vm_fork(&fork, main, &fc, err, sizeof err), -EINVAL);
+		assert_non_null(strstr(err, "wait_for_requests"));
+		tk_vm_destroy(main);
+	}
+	/* Twice in main(): each wait pauses; the second one is the image. */
+	main = main_vm("twice");
+	assert_int_equal(tk_vm_run(main, SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_WAIT);
+	fork = fork_of(main, 0);
+	/* Again inside a request: an error, and the fork recovers. */
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_WAIT_AGAIN), 0,
+	    NULL, SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_ERROR);
+	assert_non_null(strstr(res.message, "wait_for_requests"));
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(call1(fork, H_EMPTY, 0), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_secret_gone_after_reset),
+		cmocka_unit_test(test_vector_registers_reset),
+		cmocka_unit_test(test_siblings_isolated),
+		cmocka_unit_test(test_main_unchanged_after_1000_requests),
+		cmocka_unit_test(test_four_threads_four_forks),
+		cmocka_unit_test(test_reset_after_fault_and_timeout),
+		cmocka_unit_test(test_request_memory_limit),
+		cmocka_unit_test(test_wait_twice_or_never),
+	};
+	char err[256];
+
+	/* Tests that need KVM fail, never skip, without it. */
+	if (tk_kvm_available(err, sizeof err) != 0) {
+		printf("1..1\nnot ok 1 - KVM is needed: %s\n", err);
+		return (1);
+	}
+	return (cmocka_run_group_tests(tests, NULL, NULL));
+}
