@@ -197,6 +197,7 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 	}
 	vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
 	atomic_init(&vm->refs, 1);
+	(void)pthread_mutex_init(&vm->idle_lock, NULL);
 	vm->write = cfg->write;
 	vm->read = cfg->read;
 	vm->log = cfg->log;
@@ -239,7 +240,7 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 	*vmp = vm;
 	return (0);
 fail:
-	tk_vm_destroy(vm);
+	tk_vm_free(vm);
 	return (r);
 }
 
@@ -378,8 +379,8 @@ tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res)
 	return (0);
 }
 
-static void
-vm_free(struct tk_vm *vm)
+void
+tk_vm_free(struct tk_vm *vm)
 {
 	tk_watch_unregister(vm->watch);
 	if (vm->ring != NULL)
@@ -393,24 +394,28 @@ vm_free(struct tk_vm *vm)
 	tk_mem_destroy(vm);
 	tk_vma_free(&vm->proc.vmas);
 	tk_snapshot_free(vm->snap);
+	if (vm->main == NULL)
+		(void)pthread_mutex_destroy(&vm->idle_lock);
 	free(vm);
+}
+
+void
+tk_vm_unref(struct tk_vm *vm)
+{
+	if (atomic_fetch_sub(&vm->refs, 1) == 1)
+		tk_vm_free(vm);
 }
 
 void
 tk_vm_destroy(struct tk_vm *vm)
 {
-	struct tk_vm *main;
-
 	if (vm == NULL)
 		return;
-	main = vm->main;
-	if (main == NULL) {
-		/* Forks hold references: the last one out frees the main VM. */
-		if (atomic_fetch_sub(&vm->refs, 1) == 1)
-			vm_free(vm);
+	if (vm->main != NULL) {
+		tk_fork_retire(vm);
 		return;
 	}
-	vm_free(vm);
-	if (atomic_fetch_sub(&main->refs, 1) == 1)
-		vm_free(main);
+	/* Forks still out hold references: the last one out frees the main VM. */
+	tk_fork_idle_drain(vm);
+	tk_vm_unref(vm);
 }

@@ -5,6 +5,7 @@
 #ifndef TK_INTERNAL_H
 #define TK_INTERNAL_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -133,10 +134,20 @@ struct tk_vm {
 	uint64_t		*dirty;		/* a fork: pages to restore, a bit each */
 	uint64_t		dirty_pages;
 	uint64_t		max_dirty;	/* pages a call may dirty; 0: any */
+
+	/* A main VM keeps retired forks, reset, to hand out again (fork.c). */
+	pthread_mutex_t		idle_lock;
+	struct tk_vm		*idle;		/* main: parked forks */
+	struct tk_vm		*idle_next;	/* fork: next in that list */
+	unsigned		idle_count;
+	int			orphan;		/* main: destroyed by its owner */
 };
 
 /* kvm.c */
 int tk_kvm_fd(char *err, size_t errlen);
+/* Frees (vm) itself, now; and drops one reference to a main VM. */
+void tk_vm_free(struct tk_vm *vm);
+void tk_vm_unref(struct tk_vm *vm);
 /* Runs the vCPU until the run stops; (deadline) in CLOCK_MONOTONIC ns or 0. */
 void tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns);
 /* Gives (vm) its memory slots, with dirty logging when (log_dirty). */
@@ -154,6 +165,10 @@ void tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len);
 int tk_dirty_harvest(struct tk_vm *vm);
 /* Ends the run: the fork wrote more than its request memory. */
 void tk_dirty_over_limit(struct tk_vm *vm);
+/* A fork its owner destroyed: reset and parked in its main VM, or freed. */
+void tk_fork_retire(struct tk_vm *fork);
+/* A main VM's owner destroyed it: frees its parked forks. */
+void tk_fork_idle_drain(struct tk_vm *main);
 /* Snapshots a main VM that stopped in wait_for_requests. */
 int tk_snapshot_take(struct tk_vm *vm);
 void tk_snapshot_free(struct tk_snapshot *snap);

@@ -286,6 +286,25 @@ test_wait_twice_or_never(void **state)
 	tk_vm_destroy(main);
 }
 
+static void
+test_retired_fork_comes_back_pristine(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0), *again;
+	struct tk_result res;
+
+	(void)state;
+	call1(fork, H_WRITE_SECRET, 99);
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FAULT), 0, NULL,
+	    SECOND, &res), 0);
+	tk_vm_destroy(fork);		/* parked, after a reset */
+	again = fork_of(main, 0);
+	assert_ptr_equal(again, fork);	/* the same VM, handed out again */
+	assert_int_equal(call1(again, H_READ_SECRET, 0), 0);
+	assert_int_equal(call1(again, H_BUMP, 0), 1);
+	tk_vm_destroy(again);
+	tk_vm_destroy(main);
+}
+
 int
 main(void)
 {
@@ -298,6 +317,7 @@ main(void)
 		cmocka_unit_test(test_reset_after_fault_and_timeout),
 		cmocka_unit_test(test_request_memory_limit),
 		cmocka_unit_test(test_wait_twice_or_never),
+		cmocka_unit_test(test_retired_fork_comes_back_pristine),
 	};
 	char err[256];
 
