@@ -360,7 +360,11 @@ tk_vm_fork(struct tk_vm **forkp, struct tk_vm *main,
 		r = tk_watch_register(&fork->watch, fork->run);
 	if (r < 0)
 		goto fail;
-	fork->pg.mem = fork->mem;
+	/*
+	 * The page tables never change after load: read them through the main
+	 * VM's mapping, so walking them maps nothing into the fork's.
+	 */
+	fork->pg.mem = main->mem;
 	fork->call_rsp = fork->snap_call_rsp = snap->call_rsp;
 	fork->waiting = 1;
 	*forkp = fork;
