@@ -211,7 +211,6 @@ idle_take(struct tk_vm *main, const struct tk_fork_config *cfg)
 	fork->idle_next = NULL;
 	fork->opaque = cfg->opaque != NULL ? cfg->opaque : main->opaque;
 	fork->max_dirty = cfg->max_request_memory / TK_PAGE_SIZE;
-	fork->user_gate = main->snap->user_gate;
 	return (fork);
 }
 
@@ -397,11 +396,9 @@ pages_restore(struct tk_vm *fork, enum tk_reset_mode mode)
 			else
 				(void)madvise(fork->mem + p * TK_PAGE_SIZE,
 				    run * TK_PAGE_SIZE, MADV_DONTNEED);
-			fork->dirty_pages -= run < fork->dirty_pages ? run :
-			    fork->dirty_pages;
+			fork->dirty_pages -= run;
 		}
 	}
-	fork->dirty_pages = 0;
 }
 
 int
