@@ -36,4 +36,40 @@
 
 #define TINYKVM_MAX_HANDLERS		16
 
+/*
+ * The VMOD's hypercalls, 0x10100-0x101ff.  Strings are passed as pointer and
+ * length (no NUL needed); every pointer and length is checked by the host.
+ */
+/* (status, type, type_len, body, body_len): the response; ends the request. */
+#define TINYKVM_HC_RESPOND		0x10100
+/* (name, name_len, buf, size): a request header's value into buf, NUL-terminated
+ * and cut to size - 1; returns its full length, or -2 (-ENOENT) if absent. */
+#define TINYKVM_HC_HEADER_GET		0x10101
+/* (name, name_len, value, value_len): adds a response header; 0 or -errno. */
+#define TINYKVM_HC_HEADER_ADD		0x10102
+/* (text, len): one line into Varnish's log (VSL), tagged with the program. */
+#define TINYKVM_HC_LOG			0x10103
+
+/* Handler slots the VMOD calls (TINYKVM_HC_REGISTER_HANDLER's index). */
+#define TINYKVM_HANDLER_GET		0	/* GET and HEAD */
+#define TINYKVM_HANDLER_POST		1	/* POST, PUT and others with a body */
+
+/*
+ * What a handler gets in rdi: the request, on its stack, strings
+ * NUL-terminated, body in memory the host mapped for this request (0 when
+ * there is none).  All fields are guest addresses or sizes.
+ */
+struct tinykvm_abi_request {
+	uint64_t	method;
+	uint64_t	url;
+	uint64_t	arg;
+	uint64_t	content_type;
+	uint64_t	body;
+	uint64_t	body_len;
+};
+
+/* Longest response header name or value, request header value, log line. */
+#define TINYKVM_MAX_HEADER		8192
+#define TINYKVM_MAX_LOG			1024
+
 #endif
