@@ -173,6 +173,11 @@ main(int argc, char **argv)
 	switch (res.stop) {
 	case TK_STOP_EXIT:
 		return (res.exit_status);
+	case TK_STOP_WAIT:
+		/* A request handler: initialised and ready, as the VMOD would use it. */
+		fprintf(stderr, "tinykvm-run: %s: initialised; waits for requests\n",
+		    program);
+		return (0);
 	case TK_STOP_TIMEOUT:
 		fprintf(stderr, "tinykvm-run: %s: timed out after %g s\n",
 		    program, timeout);

@@ -93,6 +93,35 @@ tk_vm_push(struct tk_vm *vm, const void *data, size_t len, uint64_t *gva)
 }
 
 int
+tk_vm_alloc(struct tk_vm *vm, size_t len, uint64_t *gva)
+{
+	uint64_t size = (len + TK_PAGE_SIZE - 1) & ~(TK_PAGE_SIZE - 1), at;
+
+	*gva = 0;
+	if (len == 0)
+		return (0);
+	if (size < len)
+		return (-ENOMEM);
+	at = tk_vma_find(vm, size, size >= TK_HUGE_SIZE ? TK_HUGE_SIZE : TK_PAGE_SIZE);
+	if (at == 0 || tk_vma_insert(vm, at, at + size) < 0)
+		return (-ENOMEM);
+	tk_mem_populate(vm, at, size);
+	*gva = at;
+	return (0);
+}
+
+void
+tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len)
+{
+	uint64_t size = (len + TK_PAGE_SIZE - 1) & ~(TK_PAGE_SIZE - 1);
+
+	if (gva == 0 || len == 0)
+		return;
+	tk_mem_discard(vm, gva, size);
+	(void)tk_vma_remove(vm, gva, gva + size);
+}
+
+int
 tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len)
 {
 	return (tk_copy_to_guest(vm, gva, src, len));

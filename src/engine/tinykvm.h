@@ -107,6 +107,14 @@ int tk_vm_push(struct tk_vm *vm, const void *data, size_t len, uint64_t *gva);
 int tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
     const uint64_t *args, uint64_t timeout_ns, struct tk_result *res);
 
+/*
+ * Maps (len) bytes of fresh, zeroed guest memory, for the next call to
+ * read (a request body); its address in (*gva).  A reset frees it, so does
+ * tk_vm_release.  -ENOMEM when the guest has no room.
+ */
+int tk_vm_alloc(struct tk_vm *vm, size_t len, uint64_t *gva);
+void tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len);
+
 /* Checked copies into and out of guest memory, for the embedder. */
 int tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len);
 int tk_vm_copy_from(struct tk_vm *vm, void *dst, uint64_t gva, size_t len);

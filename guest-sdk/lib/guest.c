@@ -1,0 +1,129 @@
+/*
+ * The guest side of the VMOD's hypercalls (tinykvm/guest.h).
+ *
+ * Only freestanding headers and <string.h>, plus our own declaration of
+ * vsnprintf: the symbols this file needs (strlen, vsnprintf) have the same
+ * name and ABI in glibc and musl, so one libtinykvm-guest.a built with gcc
+ * links into programs built with either.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "tinykvm/abi.h"
+#include "tinykvm/guest.h"
+
+/* Declared here rather than via <stdio.h>, which differs between libcs. */
+int vsnprintf(char *, size_t, const char *, va_list);
+
+/* The host passes a struct tinykvm_abi_request; handlers read it as ours. */
+#define SAME_FIELD(f) \
+	_Static_assert(offsetof(struct tinykvm_request, f) == \
+	    offsetof(struct tinykvm_abi_request, f) && \
+	    sizeof(((struct tinykvm_request *)0)->f) == \
+	    sizeof(((struct tinykvm_abi_request *)0)->f), #f)
+SAME_FIELD(method);
+SAME_FIELD(url);
+SAME_FIELD(arg);
+SAME_FIELD(content_type);
+SAME_FIELD(body);
+SAME_FIELD(body_len);
+_Static_assert(sizeof(struct tinykvm_request) ==
+    sizeof(struct tinykvm_abi_request), "struct tinykvm_request size");
+
+/*
+ * One hypercall: (nr) in rax, arguments in rdi, rsi, rdx, r10, r8, the
+ * result in rax.  A 4-byte store of eax to the doorbell exits to the host,
+ * which changes no register but rax; it may write any guest memory we
+ * passed it, hence "memory".  Unused arguments are passed as 0.
+ */
+static inline long
+hypercall(long nr, long a0, long a1, long a2, long a3, long a4)
+{
+	register long rax __asm__("rax") = nr;
+	register long rdi __asm__("rdi") = a0;
+	register long rsi __asm__("rsi") = a1;
+	register long rdx __asm__("rdx") = a2;
+	register long r10 __asm__("r10") = a3;
+	register long r8 __asm__("r8") = a4;
+
+	__asm__ volatile("movl %%eax, %c[bell]"
+	    : "+r"(rax)
+	    : "r"(rdi), "r"(rsi), "r"(rdx), "r"(r10), "r"(r8),
+	      [bell] "i"(TINYKVM_DOORBELL)
+	    : "memory");
+	return (rax);
+}
+
+#define PTR(p)	((long)(uintptr_t)(p))
+
+/* Our own slot numbers are always valid: registering cannot fail in main(). */
+void
+tinykvm_on_get(tinykvm_handler handler)
+{
+	(void)hypercall(TINYKVM_HC_REGISTER_HANDLER, TINYKVM_HANDLER_GET,
+	    PTR(handler), 0, 0, 0);
+}
+
+void
+tinykvm_on_post(tinykvm_handler handler)
+{
+	(void)hypercall(TINYKVM_HC_REGISTER_HANDLER, TINYKVM_HANDLER_POST,
+	    PTR(handler), 0, 0, 0);
+}
+
+void
+tinykvm_wait_for_requests(void)
+{
+	(void)hypercall(TINYKVM_HC_WAIT_FOR_REQUESTS, 0, 0, 0, 0, 0);
+}
+
+void
+tinykvm_respond(int status, const char *content_type, const void *body,
+    size_t len)
+{
+	if (content_type == NULL)
+		content_type = "";
+	(void)hypercall(TINYKVM_HC_RESPOND, status, PTR(content_type),
+	    (long)strlen(content_type), PTR(body), (long)len);
+	/* The host ends the request; coming back here is a host bug. */
+	__builtin_trap();
+}
+
+long
+tinykvm_header_get(const char *name, char *buf, size_t size)
+{
+	long r;
+
+	r = hypercall(TINYKVM_HC_HEADER_GET, PTR(name), (long)strlen(name),
+	    PTR(buf), (long)size, 0);
+	return (r < 0 ? -1 : r);
+}
+
+int
+tinykvm_header_add(const char *name, const char *value)
+{
+	long r;
+
+	r = hypercall(TINYKVM_HC_HEADER_ADD, PTR(name), (long)strlen(name),
+	    PTR(value), (long)strlen(value), 0);
+	return (r < 0 ? -1 : 0);
+}
+
+void
+tinykvm_log(const char *fmt, ...)
+{
+	char buf[TINYKVM_MAX_LOG];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof buf)
+		n = sizeof buf - 1;
+	(void)hypercall(TINYKVM_HC_LOG, PTR(buf), n, 0, 0, 0);
+}

@@ -1,0 +1,248 @@
+/*
+ * The program backend: a director per program whose gethdrs runs the
+ * program and turns its reply into the backend response; a fetch processor
+ * hands the body to Varnish's storage.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The fetch side (http_conn, VFP_Push) is in varnishd's own header. */
+#include <cache/cache_varnishd.h>
+#include <cache/cache_filter.h>
+#include <vsb.h>
+
+#include "tkvmod.h"
+
+static const struct vmod_priv_methods task_methods[1] = {{
+	.magic = VMOD_PRIV_METHODS_MAGIC,
+	.type = "tinykvm program() arguments",
+}};
+static const char task_key;
+const void *const tkvmod_task_id = &task_key;
+
+/* The request body, gathered in host memory before it goes into the guest. */
+struct body_buf {
+	char		*p;
+	size_t		len;
+	size_t		cap;
+	size_t		limit;
+};
+
+static int v_matchproto_(objiterate_f)
+body_append(void *priv, unsigned flush, const void *ptr, ssize_t len)
+{
+	struct body_buf *b = priv;
+	size_t cap;
+	char *p;
+
+	(void)flush;
+	if (len <= 0)
+		return (0);
+	if (b->len + (size_t)len > b->limit)
+		return (-1);
+	if (b->len + (size_t)len > b->cap) {
+		cap = b->cap ? b->cap : 65536;
+		while (cap < b->len + (size_t)len)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL)
+			return (-1);
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, ptr, (size_t)len);
+	b->len += (size_t)len;
+	return (0);
+}
+
+static int
+body_read(VRT_CTX, struct busyobj *bo, struct body_buf *b)
+{
+	if (bo->bereq_body != NULL)
+		return (ObjIterate(bo->wrk, bo->bereq_body, b, body_append, 0) < 0 ?
+		    -1 : 0);
+	if (bo->req != NULL && bo->req->req_body_status != NULL &&
+	    bo->req->req_body_status->avail > 0)
+		return (VRB_Iterate(bo->wrk, ctx->vsl, bo->req, body_append, b) < 0 ?
+		    -1 : 0);
+	return (0);
+}
+
+/* The fetch processor: copies the reply's body into storage. */
+static enum vfp_status v_matchproto_(vfp_pull_f)
+reply_pull(struct vfp_ctx *vc, struct vfp_entry *vfe, void *p, ssize_t *lp)
+{
+	struct tkvmod_reply *reply = vfe->priv1;
+	size_t done = (size_t)vfe->priv2, n;
+
+	(void)vc;
+	n = reply->body_len - done;
+	if (n > (size_t)*lp)
+		n = (size_t)*lp;
+	memcpy(p, reply->body + done, n);
+	vfe->priv2 += (ssize_t)n;
+	*lp = (ssize_t)n;
+	return ((size_t)vfe->priv2 == reply->body_len ? VFP_END : VFP_OK);
+}
+
+static const struct vfp reply_vfp = {
+	.name = "tinykvm",
+	.pull = reply_pull,
+};
+
+static void
+headers_apply(struct http *hp, const struct tkvmod_reply *reply)
+{
+	const char *line = VSB_data(reply->headers), *nl;
+
+	for (; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		http_PrintfHeader(hp, "%.*s", (int)(nl - line), line);
+}
+
+static int v_matchproto_(vdi_gethdrs_f)
+program_gethdrs(VRT_CTX, VCL_BACKEND dir)
+{
+	struct tkvmod_program *p;
+	struct tkvmod_task *task = NULL;
+	struct tkvmod_reply *reply;
+	struct tkvmod_call call;
+	struct body_buf body = { 0 };
+	struct vmod_priv *priv;
+	struct busyobj *bo;
+	const char *ctype = NULL;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	CHECK_OBJ_NOTNULL(dir, DIRECTOR_MAGIC);
+	CAST_OBJ_NOTNULL(p, dir->priv, TKVMOD_PROGRAM_MAGIC);
+	bo = ctx->bo;
+	CHECK_OBJ_NOTNULL(bo, BUSYOBJ_MAGIC);
+	AZ(bo->htc);
+
+	priv = VRT_priv_task_get(ctx, tkvmod_task_id);
+	if (priv != NULL && priv->priv != NULL)
+		CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
+
+	reply = WS_Alloc(bo->ws, sizeof *reply);
+	bo->htc = WS_Alloc(bo->ws, sizeof *bo->htc);
+	if (reply == NULL || bo->htc == NULL) {
+		VSLb(ctx->vsl, SLT_Error, "tinykvm: program '%s': out of workspace",
+		    p->name);
+		bo->htc = NULL;
+		return (-1);
+	}
+	memset(&call, 0, sizeof call);
+	call.method = bo->bereq->hd[HTTP_HDR_METHOD].b;
+	call.url = task && task->url[0] ? task->url : bo->bereq->hd[HTTP_HDR_URL].b;
+	call.arg = task ? task->arg : "";
+	(void)http_GetHdr(bo->bereq, H_Content_Type, &ctype);
+	call.content_type = ctype ? ctype : "";
+	call.req_http = bo->bereq;
+	body.limit = p->cfg.max_request_memory;
+	if (body_read(ctx, bo, &body) < 0) {
+		VSLb(ctx->vsl, SLT_Error, "tinykvm: program '%s': cannot read the "
+		    "request body (over max_request_memory?)", p->name);
+		free(body.p);
+		bo->htc = NULL;
+		return (-1);
+	}
+	call.body = body.p;
+	call.body_len = body.len;
+	(void)tkvmod_request(ctx, p, &call, reply);
+	free(body.p);
+
+	http_PutResponse(bo->beresp, "HTTP/1.1", (uint16_t)reply->status, NULL);
+	if (!reply->failed) {
+		if (reply->content_type[0] != '\0')
+			http_PrintfHeader(bo->beresp, "Content-Type: %s",
+			    reply->content_type);
+		headers_apply(bo->beresp, reply);
+	}
+	http_PrintfHeader(bo->beresp, "Content-Length: %zu", reply->body_len);
+
+	INIT_OBJ(bo->htc, HTTP_CONN_MAGIC);
+	bo->htc->doclose = SC_NULL;
+	bo->htc->content_length = (ssize_t)reply->body_len;
+	bo->htc->priv = reply;
+	bo->htc->body_status = reply->body_len > 0 ? BS_LENGTH : BS_NONE;
+	if (reply->body_len > 0) {
+		struct vfp_entry *vfe = VFP_Push(bo->vfc, &reply_vfp);
+
+		if (vfe == NULL) {
+			tkvmod_reply_free(reply);
+			bo->htc = NULL;
+			return (-1);
+		}
+		vfe->priv1 = reply;
+		vfe->priv2 = 0;
+	}
+	return (0);
+}
+
+static void v_matchproto_(vdi_finish_f)
+program_finish(VRT_CTX, VCL_BACKEND dir)
+{
+	struct busyobj *bo = ctx->bo;
+
+	(void)dir;
+	CHECK_OBJ_NOTNULL(bo, BUSYOBJ_MAGIC);
+	if (bo->htc != NULL) {
+		tkvmod_reply_free(bo->htc->priv);
+		bo->htc->priv = NULL;
+		bo->htc = NULL;
+	}
+}
+
+static const struct vdi_methods program_methods[1] = {{
+	.magic = VDI_METHODS_MAGIC,
+	.type = "tinykvm",
+	.gethdrs = program_gethdrs,
+	.finish = program_finish,
+}};
+
+const struct director *
+tkvmod_backend_new(VRT_CTX, struct tkvmod_program *p)
+{
+	return (VRT_AddDirector(ctx, program_methods, p, "tinykvm.%s", p->name));
+}
+
+void
+tkvmod_backend_free(const struct director **dir)
+{
+	if (*dir != NULL)
+		VRT_DelDirector(dir);
+}
+
+/* Keeps program()'s arguments for the fetch that follows. */
+VCL_BACKEND
+tkvmod_backend_select(VRT_CTX, struct tkvmod_program *p, const char *url,
+    const char *arg)
+{
+	struct tkvmod_task *task;
+
+	task = WS_Alloc(ctx->ws, sizeof *task);
+	if (task == NULL) {
+		VRT_fail(ctx, "tinykvm: program '%s': out of workspace", p->name);
+		return (NULL);
+	}
+	INIT_OBJ(task, TKVMOD_TASK_MAGIC);
+	task->program = p;
+	task->url = WS_Copy(ctx->ws, url ? url : "", -1);
+	task->arg = WS_Copy(ctx->ws, arg ? arg : "", -1);
+	if (task->url == NULL || task->arg == NULL) {
+		VRT_fail(ctx, "tinykvm: program '%s': out of workspace", p->name);
+		return (NULL);
+	}
+	{
+		struct vmod_priv *priv = VRT_priv_task(ctx, tkvmod_task_id);
+
+		if (priv == NULL) {
+			VRT_fail(ctx, "tinykvm: no task storage");
+			return (NULL);
+		}
+		priv->priv = task;
+		priv->methods = task_methods;
+	}
+	return (p->dir);
+}

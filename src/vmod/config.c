@@ -1,0 +1,204 @@
+/*
+ * configure()'s JSON, read with jansson.  Every key is checked for its type
+ * and range: a mistake fails the VCL load with the program and the key named.
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tkvmod.h"
+
+#define MIB	(1024ULL * 1024)
+
+static int
+bad(char *err, size_t errlen, const char *name, const char *key,
+    const char *what)
+{
+	snprintf(err, errlen, "tinykvm: program '%s': key '%s' %s", name, key, what);
+	return (-1);
+}
+
+static int
+integer_get(json_t *v, const char *name, const char *key, long long lo,
+    long long hi, unsigned long long *out, char *err, size_t errlen)
+{
+	char what[96];
+
+	if (!json_is_integer(v) || json_integer_value(v) < lo ||
+	    json_integer_value(v) > hi) {
+		snprintf(what, sizeof what, "must be an integer from %lld to %lld",
+		    lo, hi);
+		return (bad(err, errlen, name, key, what));
+	}
+	*out = (unsigned long long)json_integer_value(v);
+	return (0);
+}
+
+static int
+seconds_get(json_t *v, const char *name, const char *key, double lo, double hi,
+    double *out, char *err, size_t errlen)
+{
+	char what[96];
+
+	if (!json_is_number(v) || json_number_value(v) < lo ||
+	    json_number_value(v) > hi) {
+		snprintf(what, sizeof what, "must be a number of seconds from %g "
+		    "to %g", lo, hi);
+		return (bad(err, errlen, name, key, what));
+	}
+	*out = json_number_value(v);
+	return (0);
+}
+
+/* Copies a JSON array of strings into a NULL-terminated vector after (first). */
+static char **
+strings_get(json_t *v, const char *first, const char *name, const char *key,
+    int need_equals, char *err, size_t errlen)
+{
+	size_t n = v ? json_array_size(v) : 0, i, at = 0;
+	char **out;
+
+	if (v != NULL && !json_is_array(v)) {
+		(void)bad(err, errlen, name, key, "must be an array of strings");
+		return (NULL);
+	}
+	out = calloc(n + 2, sizeof *out);
+	if (out == NULL)
+		return (NULL);
+	if (first != NULL)
+		out[at++] = strdup(first);
+	for (i = 0; i < n; i++) {
+		json_t *s = json_array_get(v, i);
+		const char *str = json_string_value(s);
+
+		if (!json_is_string(s) || (need_equals && (strchr(str, '=') == NULL ||
+		    str[0] == '='))) {
+			(void)bad(err, errlen, name, key, need_equals ?
+			    "must hold strings of the form \"K=V\"" :
+			    "must be an array of strings");
+			for (i = 0; i < at; i++)
+				free(out[i]);
+			free(out);
+			return (NULL);
+		}
+		out[at++] = strdup(str);
+	}
+	return (out);
+}
+
+int
+tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
+    const char *json, char *err, size_t errlen)
+{
+	unsigned long long u = 0;
+	json_error_t jerr;
+	const char *key;
+	json_t *root, *v;
+	int r = -1;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->concurrency = 2;
+	cfg->max_memory = 256 * MIB;
+	cfg->max_request_memory = 64 * MIB;
+	cfg->max_boot_time = 10;
+	cfg->max_request_time = 1.0;
+	cfg->max_queue_time = 2.0;
+	cfg->ephemeral = 1;
+
+	root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		snprintf(err, errlen, "tinykvm: program '%s': configuration is not "
+		    "a JSON object: %s (line %d, column %d)", name,
+		    root == NULL ? jerr.text : "not an object", jerr.line, jerr.column);
+		json_decref(root);
+		return (-1);
+	}
+	json_object_foreach(root, key, v) {
+		if (strcmp(key, "filename") == 0) {
+			if (!json_is_string(v) || json_string_value(v)[0] != '/') {
+				(void)bad(err, errlen, name, key,
+				    "must be the absolute path of the program");
+				goto out;
+			}
+			cfg->filename = strdup(json_string_value(v));
+		} else if (strcmp(key, "concurrency") == 0) {
+			if (integer_get(v, name, key, 1, 1024, &u, err, errlen))
+				goto out;
+			cfg->concurrency = (unsigned)u;
+		} else if (strcmp(key, "max_memory") == 0) {
+			if (integer_get(v, name, key, 16, 65536, &u, err, errlen))
+				goto out;
+			cfg->max_memory = u * MIB;
+		} else if (strcmp(key, "max_request_memory") == 0) {
+			if (integer_get(v, name, key, 1, 65536, &u, err, errlen))
+				goto out;
+			cfg->max_request_memory = u * MIB;
+		} else if (strcmp(key, "max_boot_time") == 0) {
+			if (seconds_get(v, name, key, 0.001, 3600, &cfg->max_boot_time,
+			    err, errlen))
+				goto out;
+		} else if (strcmp(key, "max_request_time") == 0) {
+			if (seconds_get(v, name, key, 0.001, 3600,
+			    &cfg->max_request_time, err, errlen))
+				goto out;
+		} else if (strcmp(key, "max_queue_time") == 0) {
+			if (seconds_get(v, name, key, 0, 3600, &cfg->max_queue_time,
+			    err, errlen))
+				goto out;
+		} else if (strcmp(key, "ephemeral") == 0) {
+			if (!json_is_boolean(v)) {
+				(void)bad(err, errlen, name, key, "must be true or false");
+				goto out;
+			}
+			cfg->ephemeral = json_is_true(v);
+		} else if (strcmp(key, "arguments") != 0 &&
+		    strcmp(key, "environment") != 0) {
+			(void)bad(err, errlen, name, key, "is unknown (known: filename, "
+			    "concurrency, max_memory, max_request_memory, max_boot_time, "
+			    "max_request_time, max_queue_time, ephemeral, arguments, "
+			    "environment)");
+			goto out;
+		}
+	}
+	if (cfg->filename == NULL) {
+		(void)bad(err, errlen, name, "filename", "is required");
+		goto out;
+	}
+	if (cfg->max_request_memory > cfg->max_memory) {
+		(void)bad(err, errlen, name, "max_request_memory",
+		    "must not exceed max_memory");
+		goto out;
+	}
+	cfg->argv = strings_get(json_object_get(root, "arguments"), cfg->filename,
+	    name, "arguments", 0, err, errlen);
+	if (cfg->argv == NULL)
+		goto out;
+	cfg->envp = strings_get(json_object_get(root, "environment"), NULL, name,
+	    "environment", 1, err, errlen);
+	if (cfg->envp == NULL)
+		goto out;
+	r = 0;
+out:
+	json_decref(root);
+	if (r != 0)
+		tkvmod_config_free(cfg);
+	return (r);
+}
+
+static void
+strings_free(char **v)
+{
+	for (size_t i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+tkvmod_config_free(struct tkvmod_config *cfg)
+{
+	free(cfg->filename);
+	strings_free(cfg->argv);
+	strings_free(cfg->envp);
+	memset(cfg, 0, sizeof *cfg);
+}

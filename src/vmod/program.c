@@ -1,0 +1,251 @@
+/*
+ * Programs: loading one (its main VM runs main() until it waits for
+ * requests), its pool of forks, and its statistics.  A program loads once,
+ * on first use or at start(); requests that arrive meanwhile wait for that
+ * one load.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cache/cache.h>
+#include <vsb.h>
+
+#include "tkvmod.h"
+#include "hypercalls.h"
+
+struct tkvmod_program *
+tkvmod_program_find(const struct tkvmod_programs *ps, const char *name)
+{
+	struct tkvmod_program *p;
+
+	CHECK_OBJ_NOTNULL(ps, TKVMOD_PROGRAMS_MAGIC);
+	for (p = ps->list; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return (p);
+	return (NULL);
+}
+
+struct tkvmod_program *
+tkvmod_program_new(const char *name, struct tkvmod_config *cfg)
+{
+	struct tkvmod_program *p;
+
+	ALLOC_OBJ(p, TKVMOD_PROGRAM_MAGIC);
+	if (p == NULL)
+		return (NULL);
+	p->name = strdup(name);
+	p->forks = calloc(cfg->concurrency, sizeof *p->forks);
+	if (p->name == NULL || p->forks == NULL) {
+		free(p->name);
+		free(p->forks);
+		FREE_OBJ(p);
+		return (NULL);
+	}
+	p->cfg = *cfg;
+	memset(cfg, 0, sizeof *cfg);
+	AZ(pthread_mutex_init(&p->mtx, NULL));
+	AZ(pthread_cond_init(&p->cond, NULL));
+	return (p);
+}
+
+void
+tkvmod_program_free(struct tkvmod_program *p)
+{
+	unsigned i;
+
+	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	/* At discard no request runs: every fork is back in the pool. */
+	for (i = 0; i < p->free_forks; i++)
+		tk_vm_destroy(p->forks[i]);
+	tk_vm_destroy(p->main);
+	tkvmod_config_free(&p->cfg);
+	AZ(pthread_mutex_destroy(&p->mtx));
+	AZ(pthread_cond_destroy(&p->cond));
+	free(p->forks);
+	free(p->name);
+	FREE_OBJ(p);
+}
+
+static uint64_t
+seconds_ns(double s)
+{
+	return ((uint64_t)(s * 1e9));
+}
+
+/* Runs main() to wait_for_requests and makes the forks; the reason in p->error. */
+static int
+program_boot(struct tkvmod_program *p)
+{
+	struct tk_vm_config vc = {
+		.max_memory = p->cfg.max_memory,
+		.argv = (const char *const *)p->cfg.argv,
+		.envp = (const char *const *)p->cfg.envp,
+		.hypercall = tkvmod_hypercall,
+		.write = tkvmod_guest_write,
+		.forkable = 1,
+	};
+	struct tk_fork_config fc = { .max_request_memory = p->cfg.max_request_memory };
+	struct tk_result res;
+	char err[256] = "";
+	unsigned i;
+
+	if (tk_vm_create(&p->main, p->cfg.filename, &vc, err, sizeof err) != 0) {
+		snprintf(p->error, sizeof p->error, "%s: %s", p->cfg.filename, err);
+		return (-1);
+	}
+	(void)tk_vm_run(p->main, seconds_ns(p->cfg.max_boot_time), &res);
+	switch (res.stop) {
+	case TK_STOP_WAIT:
+		break;
+	case TK_STOP_EXIT:
+		snprintf(p->error, sizeof p->error, "exited with status %d before "
+		    "waiting for requests", res.exit_status);
+		return (-1);
+	case TK_STOP_TIMEOUT:
+		snprintf(p->error, sizeof p->error, "did not wait for requests "
+		    "within max_boot_time (%.3g s)", p->cfg.max_boot_time);
+		return (-1);
+	default:
+		snprintf(p->error, sizeof p->error, "failed while initialising: %s",
+		    res.message);
+		return (-1);
+	}
+	if (tk_vm_handler(p->main, TINYKVM_HANDLER_GET) == 0 &&
+	    tk_vm_handler(p->main, TINYKVM_HANDLER_POST) == 0) {
+		snprintf(p->error, sizeof p->error, "registered no request handler "
+		    "before waiting for requests");
+		return (-1);
+	}
+	for (i = 0; i < p->cfg.concurrency; i++) {
+		if (tk_vm_fork(&p->forks[i], p->main, &fc, err, sizeof err) != 0) {
+			snprintf(p->error, sizeof p->error, "cannot fork: %s", err);
+			return (-1);
+		}
+		p->free_forks++;
+	}
+	return (0);
+}
+
+int
+tkvmod_program_load(struct tkvmod_program *p)
+{
+	int r;
+
+	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	AZ(pthread_mutex_lock(&p->mtx));
+	while (p->state == TKVMOD_LOADING)
+		AZ(pthread_cond_wait(&p->cond, &p->mtx));
+	if (p->state != TKVMOD_UNLOADED) {
+		r = p->state == TKVMOD_READY ? 0 : -1;
+		AZ(pthread_mutex_unlock(&p->mtx));
+		return (r);
+	}
+	p->state = TKVMOD_LOADING;
+	AZ(pthread_mutex_unlock(&p->mtx));
+
+	/* Outside the lock: main() may take up to max_boot_time. */
+	r = program_boot(p);
+
+	AZ(pthread_mutex_lock(&p->mtx));
+	p->state = r == 0 ? TKVMOD_READY : TKVMOD_FAILED;
+	AZ(pthread_cond_broadcast(&p->cond));
+	AZ(pthread_mutex_unlock(&p->mtx));
+	return (r);
+}
+
+struct tk_vm *
+tkvmod_fork_acquire(struct tkvmod_program *p, const char **why)
+{
+	struct timespec deadline;
+	struct tk_vm *fork = NULL;
+	double whole;
+	int r = 0;
+
+	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	AZ(clock_gettime(CLOCK_REALTIME, &deadline));
+	deadline.tv_nsec += (long)(modf(p->cfg.max_queue_time, &whole) * 1e9);
+	deadline.tv_sec += (time_t)whole + deadline.tv_nsec / 1000000000;
+	deadline.tv_nsec %= 1000000000;
+
+	AZ(pthread_mutex_lock(&p->mtx));
+	p->stats.requests++;
+	if (p->free_forks == 0)
+		p->stats.queue_waits++;
+	while (p->free_forks == 0 && r != ETIMEDOUT)
+		r = pthread_cond_timedwait(&p->cond, &p->mtx, &deadline);
+	if (p->free_forks > 0) {
+		fork = p->forks[--p->free_forks];
+	} else {
+		p->stats.queue_rejections++;
+		p->stats.failures++;
+		*why = "no free VM within max_queue_time";
+	}
+	AZ(pthread_mutex_unlock(&p->mtx));
+	return (fork);
+}
+
+void
+tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork, int reset)
+{
+	struct tk_fork_config fc = { .max_request_memory = p->cfg.max_request_memory };
+	uint64_t dirty = tk_vm_dirty_pages(fork);
+	struct timespec t0, t1;
+	double seconds = 0;
+	char err[256];
+
+	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	if (reset) {
+		AZ(clock_gettime(CLOCK_MONOTONIC, &t0));
+		/* A fork that cannot be reset cannot be trusted: a new one instead. */
+		if (tk_vm_reset(fork, TK_RESET_KEEP) != 0) {
+			tk_vm_destroy(fork);
+			if (tk_vm_fork(&fork, p->main, &fc, err, sizeof err) != 0)
+				fork = NULL;
+		}
+		AZ(clock_gettime(CLOCK_MONOTONIC, &t1));
+		seconds = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	}
+	AZ(pthread_mutex_lock(&p->mtx));
+	if (reset) {
+		p->stats.resets++;
+		p->stats.dirty_pages += dirty;
+		p->stats.reset_seconds += seconds;
+	}
+	if (fork != NULL) {
+		p->forks[p->free_forks++] = fork;
+		AZ(pthread_cond_signal(&p->cond));
+	}
+	AZ(pthread_mutex_unlock(&p->mtx));
+}
+
+void
+tkvmod_stats_json(struct tkvmod_program *p, struct vsb *vsb)
+{
+	struct tkvmod_stats s;
+	enum tkvmod_state state;
+
+	AZ(pthread_mutex_lock(&p->mtx));
+	s = p->stats;
+	state = p->state;
+	AZ(pthread_mutex_unlock(&p->mtx));
+	VSB_printf(vsb, "\"%s\": {\"state\": \"%s\", \"requests\": %ju, "
+	    "\"failures\": %ju, \"timeouts\": %ju, \"queue_waits\": %ju, "
+	    "\"queue_rejections\": %ju, \"run_time_avg\": %.6f, "
+	    "\"run_time_max\": %.6f, \"reset_time_avg\": %.6f, "
+	    "\"dirty_pages_avg\": %.1f, \"forks\": %u}", p->name,
+	    state == TKVMOD_READY ? "ready" : state == TKVMOD_FAILED ? "failed" :
+	    state == TKVMOD_LOADING ? "loading" : "unloaded",
+	    (uintmax_t)s.requests, (uintmax_t)s.failures, (uintmax_t)s.timeouts,
+	    (uintmax_t)s.queue_waits, (uintmax_t)s.queue_rejections,
+	    s.requests ? s.run_seconds / (double)s.requests : 0, s.run_max,
+	    s.resets ? s.reset_seconds / (double)s.resets : 0,
+	    s.resets ? (double)s.dirty_pages / (double)s.resets : 0,
+	    state == TKVMOD_READY ? p->cfg.concurrency : 0);
+}

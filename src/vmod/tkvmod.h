@@ -1,0 +1,139 @@
+/*
+ * The VMOD's internal header: programs, their fork pools, and one request's
+ * run.  Varnish objects cross into these files; the engine is reached only
+ * through tinykvm.h.
+ */
+#ifndef TKVMOD_H
+#define TKVMOD_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "tinykvm.h"
+#include "tinykvm/abi.h"
+
+struct vsb;
+
+/* A program's settings, from configure()'s JSON. */
+struct tkvmod_config {
+	char		*filename;
+	unsigned	concurrency;
+	uint64_t	max_memory;		/* bytes */
+	uint64_t	max_request_memory;	/* bytes */
+	double		max_boot_time;		/* seconds */
+	double		max_request_time;
+	double		max_queue_time;
+	int		ephemeral;
+	char		**argv;			/* filename, arguments, NULL */
+	char		**envp;			/* NULL-terminated */
+};
+
+/* Parses (json) for program (name); 0, or -1 with a message in (err). */
+int tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
+    const char *json, char *err, size_t errlen);
+void tkvmod_config_free(struct tkvmod_config *cfg);
+
+struct tkvmod_stats {
+	uint64_t	requests;
+	uint64_t	failures;
+	uint64_t	timeouts;
+	uint64_t	queue_waits;
+	uint64_t	queue_rejections;
+	double		run_seconds;
+	double		run_max;
+	double		reset_seconds;
+	uint64_t	resets;
+	uint64_t	dirty_pages;
+};
+
+enum tkvmod_state { TKVMOD_UNLOADED, TKVMOD_LOADING, TKVMOD_READY, TKVMOD_FAILED };
+
+struct tkvmod_program {
+	unsigned		magic;
+#define TKVMOD_PROGRAM_MAGIC	0x7b2e51c9
+	char			*name;
+	struct tkvmod_config	cfg;
+	const struct director	*dir;		/* program() returns it */
+
+	pthread_mutex_t		mtx;
+	pthread_cond_t		cond;		/* the load finished, a fork came back */
+	enum tkvmod_state	state;
+	char			error[256];	/* why loading failed */
+	struct tk_vm		*main;
+	struct tk_vm		**forks;	/* the pool */
+	unsigned		free_forks;	/* forks[0..free_forks) are free */
+	struct tkvmod_stats	stats;
+
+	struct tkvmod_program	*next;
+};
+
+/* A VCL's programs (PRIV_VCL). */
+struct tkvmod_programs {
+	unsigned		magic;
+#define TKVMOD_PROGRAMS_MAGIC	0x4d1f09a3
+	struct tkvmod_program	*list;
+};
+
+struct tkvmod_program *tkvmod_program_find(const struct tkvmod_programs *,
+    const char *name);
+struct tkvmod_program *tkvmod_program_new(const char *name,
+    struct tkvmod_config *cfg);
+void tkvmod_program_free(struct tkvmod_program *p);
+/* Loads (p) if not yet loaded, waiting for a load in progress; 0 or -1. */
+int tkvmod_program_load(struct tkvmod_program *p);
+/* A free fork of (p) within its max_queue_time, or NULL (*why says why). */
+struct tk_vm *tkvmod_fork_acquire(struct tkvmod_program *p, const char **why);
+/* Resets (if asked) and returns a fork to its pool. */
+void tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork, int reset);
+/* Appends (p)'s statistics as a JSON member to (vsb). */
+void tkvmod_stats_json(struct tkvmod_program *p, struct vsb *vsb);
+
+/* One request's response, as the program made it. */
+struct tkvmod_reply {
+	int		status;		/* the program's, or ours on failure */
+	int		failed;		/* the program did not respond */
+	char		content_type[256];
+	char		*body;		/* malloc'ed */
+	size_t		body_len;
+	struct vsb	*headers;	/* "Name: value\n" lines the program added */
+};
+
+/* What a request brings to the program. */
+struct tkvmod_call {
+	const char	*method;
+	const char	*url;
+	const char	*arg;
+	const char	*content_type;
+	const void	*body;
+	size_t		body_len;
+	const struct http *req_http;	/* where header_get looks */
+};
+
+struct vrt_ctx;
+/*
+ * Runs one request through (p): takes a fork, calls the handler, fills
+ * (reply), logs failures to VSL and counts them.  Returns 0 when the
+ * program responded, -1 otherwise (reply->status then says 500 or 503).
+ */
+int tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
+    const struct tkvmod_call *call, struct tkvmod_reply *reply);
+void tkvmod_reply_free(struct tkvmod_reply *reply);
+
+/* The director program() returns: created per program at configure(). */
+const struct director *tkvmod_backend_new(const struct vrt_ctx *ctx,
+    struct tkvmod_program *p);
+void tkvmod_backend_free(const struct director **dir);
+/* program()'s arguments, kept for the fetch in PRIV_TASK. */
+struct tkvmod_task {
+	unsigned		magic;
+#define TKVMOD_TASK_MAGIC	0x29c7e0b4
+	struct tkvmod_program	*program;
+	const char		*url;
+	const char		*arg;
+};
+extern const void *const tkvmod_task_id;
+/* program(): keeps (url, arg) for the fetch and returns (p)'s director. */
+const struct director *tkvmod_backend_select(const struct vrt_ctx *ctx,
+    struct tkvmod_program *p, const char *url, const char *arg);
+
+#endif
