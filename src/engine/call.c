@@ -11,7 +11,8 @@
 
 #include "tk_internal.h"
 
-extern const char tk_ugate_start[], tk_ugate_return[];
+extern const char tk_ugate_start[], tk_ugate_return[], tk_ugate_call[],
+    tk_ugate_call_fx[];
 
 /* Stack a call needs below what tk_vm_push left: refuse pushes that eat it. */
 #define CALL_STACK_MIN	(256 * 1024)
@@ -184,6 +185,12 @@ tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
 	/* Every register fresh: nothing of an earlier call shows through. */
 	memset(r, 0, sizeof *r);
 	r->rip = addr;
+	if (vm->call_xrstor) {
+		r->rip = TK_UGATE_ADDR + (uint64_t)((vm->call_xrstor ==
+		    TK_RESTORE_XRSTOR ? tk_ugate_call : tk_ugate_call_fx) -
+		    tk_ugate_start);
+		r->r11 = addr;
+	}
 	r->rsp = sp;
 	r->rflags = 0x202;
 	if (nargs > 0) r->rdi = args[0];

@@ -257,6 +257,9 @@ kernel_map(struct tk_vm *vm)
 	if (r == 0)
 		r = tk_mem_map(vm, TK_UGATE_ADDR, TK_PAGE_SIZE, TK_PTE_P | TK_PTE_U);
 	if (r == 0)
+		r = tk_mem_map(vm, TK_XSAVE_ADDR, TK_PAGE_SIZE,
+		    TK_PTE_P | TK_PTE_U | TK_PTE_NX);
+	if (r == 0)
 		r = tk_paging_map(&vm->pg, TK_DOORBELL_ADDR, TK_PAGE_SIZE,
 		    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX);
 	return (r);

@@ -85,6 +85,10 @@ tk_snapshot_take(struct tk_vm *vm)
 		tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot save the paused VM");
 		return (-EIO);
 	}
+	/* Calls restore the vector state in the guest (tk_ugate_call*). */
+	memcpy(vm->mem + TK_XSAVE_ADDR, snap->xsave.region, TK_PAGE_SIZE);
+	vm->call_xrstor = (snap->sregs.cr4 & CR4_OSXSAVE) ? TK_RESTORE_XRSTOR :
+	    TK_RESTORE_FXRSTOR;
 	/* It paused inside a hypercall, maybe in ring 0: calls run in ring 3. */
 	tk_cpu_user_segments(&snap->sregs.cs, &snap->sregs.ss);
 	/* Calls run below the paused stack and its red zone. */
@@ -330,6 +334,11 @@ tk_vm_fork(struct tk_vm **forkp, struct tk_vm *main,
 	fork->verbose = main->verbose;
 	fork->user_gate = snap->user_gate;
 	fork->max_dirty = cfg->max_request_memory / TK_PAGE_SIZE;
+	fork->call_xrstor = main->call_xrstor;
+	/* The top of the call stack is written by every call: copy, do not log. */
+	fork->hot_start = (snap->call_rsp - TK_HOT_STACK) & ~(TK_PAGE_SIZE - 1);
+	if (fork->hot_start < main->stack_low)
+		fork->hot_start = main->stack_low;
 	fork->ring_entries = ring_entries_for(kfd);
 	if (fork->ring_entries == 0) {
 		snprintf(err, errlen, "this KVM has no dirty ring "
@@ -401,6 +410,23 @@ pages_restore(struct tk_vm *fork, enum tk_reset_mode mode)
 	}
 }
 
+/* The hot stack is not logged: put back every page of it that differs. */
+static void
+hot_restore(struct tk_vm *fork, enum tk_reset_mode mode)
+{
+	const uint8_t *pristine = fork->main->mem;
+	uint64_t p;
+
+	if (mode == TK_RESET_RELEASE) {
+		(void)madvise(fork->mem + fork->hot_start,
+		    fork->stack_top - fork->hot_start, MADV_DONTNEED);
+		return;
+	}
+	for (p = fork->hot_start; p < fork->stack_top; p += TK_PAGE_SIZE)
+		if (memcmp(fork->mem + p, pristine + p, TK_PAGE_SIZE) != 0)
+			memcpy(fork->mem + p, pristine + p, TK_PAGE_SIZE);
+}
+
 int
 tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 {
@@ -411,8 +437,11 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 	snap = fork->main->snap;
 	(void)tk_dirty_harvest(fork);
 	pages_restore(fork, mode);
-	/* Vector registers can hold a request's secrets: always restored. */
-	if (ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0)
+	hot_restore(fork, mode);
+	/* Vector registers can hold a request's secrets: each call restores
+	 * them (tk_ugate_call*); after a failed call, the whole vCPU is reset. */
+	if (fork->needs_reset &&
+	    ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0)
 		return (-errno);
 	if (fork->needs_reset &&
 	    ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0)

@@ -151,16 +151,22 @@ tk_memslots_set(struct tk_vm *vm, int log_dirty, char *err, size_t errlen)
 {
 	const uint64_t bell_end = TK_DOORBELL_ADDR + TK_PAGE_SIZE;
 	const uint32_t flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-	struct kvm_userspace_memory_region slots[2] = {
+	uint64_t hot = log_dirty ? vm->hot_start : vm->mem_size;
+	struct kvm_userspace_memory_region slots[3] = {
 		{ .slot = 0, .flags = flags, .guest_phys_addr = 0,
 		  .memory_size = TK_DOORBELL_ADDR,
 		  .userspace_addr = (uintptr_t)vm->mem },
 		{ .slot = 1, .flags = flags, .guest_phys_addr = bell_end,
-		  .memory_size = vm->mem_size - bell_end,
+		  .memory_size = hot - bell_end,
 		  .userspace_addr = (uintptr_t)(vm->mem + bell_end) },
+		{ .slot = 2, .flags = 0, .guest_phys_addr = hot,
+		  .memory_size = vm->mem_size - hot,
+		  .userspace_addr = (uintptr_t)(vm->mem + hot) },
 	};
 
-	for (unsigned i = 0; i < 2; i++) {
+	for (unsigned i = 0; i < 3; i++) {
+		if (slots[i].memory_size == 0)
+			continue;
 		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slots[i]) < 0) {
 			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION: %s",
 			    strerror(errno));

@@ -30,6 +30,13 @@ struct kvm_run;
 #define TK_KSTACK_TOP		0x9000ULL
 #define TK_UGATE_ADDR		0x9000ULL	/* user-mode syscall gate, see kernel.S */
 #define TK_DOORBELL_ADDR	0xa000ULL	/* no memory behind it: a write exits */
+#define TK_XSAVE_ADDR		0xb000ULL	/* vector state calls start from */
+/* How tk_ugate_call* restores the vector registers at the start of a call. */
+#define TK_RESTORE_XRSTOR	1
+#define TK_RESTORE_FXRSTOR	2
+#define CR4_OSXSAVE		(1ULL << 18)
+/* Top of a fork's call stack always restored by copy, never dirty-logged. */
+#define TK_HOT_STACK		(32 * 1024ULL)
 #define TK_USER_BASE		TK_HUGE_SIZE	/* lowest user address */
 #define TK_PIE_BASE		0x400000ULL	/* where static-pie programs load */
 #define TK_STACK_SIZE		(8ULL << 20)	/* as Linux's default RLIMIT_STACK */
@@ -128,6 +135,8 @@ struct tk_vm {
 	int			fs_changed;	/* arch_prctl ran: restore FS on reset */
 	uint64_t		call_rsp;	/* stack top for the next call */
 	uint64_t		snap_call_rsp;	/* call_rsp before any push */
+	int			call_xrstor;	/* how a call restores vector state */
+	uint64_t		hot_start;	/* a fork: [hot_start, stack_top) is not logged */
 	struct kvm_dirty_gfn	*ring;		/* a fork: KVM's dirty ring */
 	uint32_t		ring_entries;
 	uint32_t		ring_next;
@@ -150,7 +159,10 @@ void tk_vm_free(struct tk_vm *vm);
 void tk_vm_unref(struct tk_vm *vm);
 /* Runs the vCPU until the run stops; (deadline) in CLOCK_MONOTONIC ns or 0. */
 void tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns);
-/* Gives (vm) its memory slots, with dirty logging when (log_dirty). */
+/*
+ * Gives (vm) its memory slots; with (log_dirty), all but [vm->hot_start,
+ * end of memory) log dirty pages.
+ */
 int tk_memslots_set(struct tk_vm *vm, int log_dirty, char *err, size_t errlen);
 /* Creates the vCPU and maps kvm_run. */
 int tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen);

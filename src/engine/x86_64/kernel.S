@@ -70,7 +70,8 @@ tk_kernel_end:
  * in rax; we go back to the caller.
  */
 	.balign	16
-	.globl	tk_ugate_start, tk_ugate_return, tk_ugate_end
+	.globl	tk_ugate_start, tk_ugate_return, tk_ugate_call, tk_ugate_call_fx
+	.globl	tk_ugate_end
 tk_ugate_start:
 	movl	%eax, 0xa000		/* TK_DOORBELL_ADDR */
 	jmpq	*%rcx
@@ -85,5 +86,29 @@ tk_ugate_return:
 	movl	$0x10002, %eax		/* TINYKVM_HC_RETURN */
 	movl	%eax, 0xa000
 	ud2
+/*
+ * Where a call starts: the vector registers are set to the main VM's, from
+ * the read-only user page at TK_XSAVE_ADDR, so no request sees what the last
+ * one left there, without a vCPU ioctl.  XRSTOR where the guest has XSAVE,
+ * else FXRSTOR (then x87 and SSE are all the state there is).  The handler's
+ * address comes in r11; its arguments are untouched.
+ */
+	.balign	16
+tk_ugate_call:
+	movl	$-1, %eax
+	movl	$-1, %edx
+	xrstor	0xb000			/* TK_XSAVE_ADDR */
+	pushq	%r11
+	xorl	%eax, %eax
+	xorl	%edx, %edx
+	xorl	%r11d, %r11d
+	ret
+
+	.balign	16
+tk_ugate_call_fx:
+	fxrstor64 0xb000		/* TK_XSAVE_ADDR */
+	pushq	%r11
+	xorl	%r11d, %r11d
+	ret
 tk_ugate_end:
 	.section .note.GNU-stack,"",@progbits
