@@ -31,7 +31,7 @@ PACKAGES=(
 	autoconf automake libtool pkg-config build-essential g++
 	libvarnishapi-dev varnish libelf-dev libcmocka-dev musl-tools
 	busybox-static libjansson-dev libcurl4-openssl-dev python3-docutils
-	wrk hyperfine gnuplot-nox time
+	wrk hyperfine gnuplot-nox time curl
 )
 
 log() {
@@ -129,9 +129,41 @@ suite_counts() {
 	' "$logfile"
 }
 
+# The demo: installs the VMOD, tinykvm-run and the hello example, then
+# serves it with varnishd in its default jail (the worker runs as vcache,
+# which reaches /dev/kvm through group kvm) at http://127.0.0.1:8080/.
+DEMO_DIR=/usr/local/share/tinykvm/examples
+DEMO_NAME=/var/lib/varnish/tinykvm-demo
+
 run_demo() {
-	log "running the demo"
-	(cd build && ./tinykvm-run examples/hello/hello)
+	local vcl=$DEMO_DIR/hello.vcl pidfile=/run/tinykvm-demo.pid
+
+	log "installing vmod-tinykvm and the hello example"
+	make -C build install >/dev/null
+	install -d "$DEMO_DIR/hello"
+	install -m 0755 build/examples/hello/hello "$DEMO_DIR/hello/hello"
+	sed "s|@EXAMPLES_DIR@|$DEMO_DIR|g" examples/hello/hello.vcl >"$vcl"
+
+	log "the hello guest under tinykvm-run"
+	tinykvm-run "$DEMO_DIR/hello/hello" || true
+
+	if [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null; then
+		log "stopping the previous demo varnishd"
+		sleep 1
+	fi
+	log "starting varnishd on 127.0.0.1:8080"
+	varnishd -a 127.0.0.1:8080 -f "$vcl" -n "$DEMO_NAME" -P "$pidfile" ||
+	    die "varnishd did not start (see the VCL error above)"
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		curl -sf http://127.0.0.1:8080/ >/dev/null && break
+		sleep 0.5
+	done
+	log "curl http://127.0.0.1:8080/demo"
+	curl -si http://127.0.0.1:8080/demo
+	log "curl -d 'hello, guest' http://127.0.0.1:8080/echo"
+	curl -s -H 'Content-Type: text/plain' -d 'hello, guest' http://127.0.0.1:8080/echo
+	echo
+	log "the demo keeps running: http://127.0.0.1:8080/ (stop it: kill \$(cat $pidfile))"
 }
 
 run_tests() {
