@@ -275,12 +275,15 @@ layout(struct tk_vm *vm, const struct tk_elf_image *img, uint64_t arena_base,
 	vm->image_start = img->lo + img->bias;
 	vm->image_end = img->hi + img->bias;
 	vm->stack_top = arena_base;
-	vm->stack_low = vm->stack_top - TK_STACK_SIZE;
+	/* Linux's 8 MiB, but an eighth of memory in small guests. */
+	vm->stack_low = vm->stack_top - (vm->mem_size >= 8 * TK_STACK_SIZE ?
+	    TK_STACK_SIZE : (vm->mem_size / 8 + TK_HUGE_SIZE - 1) &
+	    ~(TK_HUGE_SIZE - 1));
 	free_lo = (vm->image_end + TK_HUGE_SIZE - 1) & ~(TK_HUGE_SIZE - 1);
 	free_hi = vm->stack_low - TK_STACK_GUARD;
 	if (vm->stack_low < TK_STACK_GUARD || free_hi < free_lo + 2 * TK_HUGE_SIZE) {
-		snprintf(err, errlen, "program (%llu MiB) does not fit in %llu MiB "
-		    "of guest memory", (unsigned long long)((img->hi - img->lo) >> 20),
+		snprintf(err, errlen, "program (%llu KiB) does not fit in %llu MiB "
+		    "of guest memory", (unsigned long long)((img->hi - img->lo) >> 10),
 		    (unsigned long long)(vm->mem_size >> 20));
 		return (-ENOMEM);
 	}
@@ -297,7 +300,7 @@ layout(struct tk_vm *vm, const struct tk_elf_image *img, uint64_t arena_base,
 	 */
 	if (tk_paging_map(&vm->pg, vm->brk_start, vm->mmap_end - vm->brk_start,
 	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0 ||
-	    tk_paging_map(&vm->pg, vm->stack_low, TK_STACK_SIZE,
+	    tk_paging_map(&vm->pg, vm->stack_low, vm->stack_top - vm->stack_low,
 	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0)
 		return (-ENOMEM);
 	/* Back the top of the stack now; deep stacks are rare and pay on touch. */

@@ -100,6 +100,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 		AZ(pthread_mutex_lock(&p->mtx));
 		p->stats.requests++;
 		AZ(pthread_mutex_unlock(&p->mtx));
+		AZ(VSB_finish(reply->headers));
 		return (fail(ctx, p, reply, 503, 0, p->error));
 	}
 	fork = tkvmod_fork_acquire(p, &why);
@@ -108,6 +109,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 		    p->name, why, p->cfg.max_queue_time);
 		reply->status = 503;
 		reply->failed = 1;
+		AZ(VSB_finish(reply->headers));
 		return (-1);
 	}
 

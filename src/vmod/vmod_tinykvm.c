@@ -224,7 +224,7 @@ vmod_synth(VRT_CTX, struct vmod_priv *priv, VCL_INT status, VCL_STRING name,
 		VRT_synth_blob(ctx, blob);
 	}
 	tkvmod_reply_free(&reply);
-	return (status != 0 ? status : reply.status);
+	return (reply.status);
 }
 
 VCL_STRING
