@@ -81,7 +81,7 @@ respond(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a, int *end)
 static int64_t
 header_get(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 {
-	char name[256], hdr[260];
+	char name[128], hdr[132];	/* a length byte counts up to 255 */
 	const char *value;
 	size_t len;
 

@@ -96,7 +96,8 @@ program_boot(struct tkvmod_program *p)
 	unsigned i;
 
 	if (tk_vm_create(&p->main, p->cfg.filename, &vc, err, sizeof err) != 0) {
-		snprintf(p->error, sizeof p->error, "%s: %s", p->cfg.filename, err);
+		snprintf(p->error, sizeof p->error, "%.200s: %.250s",
+		    p->cfg.filename, err);
 		return (-1);
 	}
 	(void)tk_vm_run(p->main, seconds_ns(p->cfg.max_boot_time), &res);
@@ -124,7 +125,7 @@ program_boot(struct tkvmod_program *p)
 	}
 	for (i = 0; i < p->cfg.concurrency; i++) {
 		if (tk_vm_fork(&p->forks[i], p->main, &fc, err, sizeof err) != 0) {
-			snprintf(p->error, sizeof p->error, "cannot fork: %s", err);
+			snprintf(p->error, sizeof p->error, "cannot fork: %.250s", err);
 			return (-1);
 		}
 		p->free_forks++;

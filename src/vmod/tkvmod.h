@@ -58,7 +58,7 @@ struct tkvmod_program {
 	pthread_mutex_t		mtx;
 	pthread_cond_t		cond;		/* the load finished, a fork came back */
 	enum tkvmod_state	state;
-	char			error[256];	/* why loading failed */
+	char			error[512];	/* why loading failed */
 	struct tk_vm		*main;
 	struct tk_vm		**forks;	/* the pool */
 	unsigned		free_forks;	/* forks[0..free_forks) are free */
