@@ -127,3 +127,53 @@ tinykvm_log(const char *fmt, ...)
 		n = sizeof buf - 1;
 	(void)hypercall(TINYKVM_HC_LOG, PTR(buf), n, 0, 0, 0);
 }
+
+long
+tinykvm_fetch(const char *url, const struct tinykvm_fetch_options *opt,
+    struct tinykvm_fetch_result *res)
+{
+	static const struct tinykvm_fetch_options none;
+	struct tinykvm_abi_fetch f;
+	long r;
+
+	if (opt == NULL)
+		opt = &none;
+	memset(&f, 0, sizeof f);
+	f.url = (uint64_t)(uintptr_t)url;
+	f.url_len = strlen(url);
+	if (opt->method != NULL) {
+		f.method = (uint64_t)(uintptr_t)opt->method;
+		f.method_len = strlen(opt->method);
+	}
+	if (opt->headers != NULL) {
+		f.headers = (uint64_t)(uintptr_t)opt->headers;
+		f.headers_len = strlen(opt->headers);
+	}
+	f.body = (uint64_t)(uintptr_t)opt->body;
+	f.body_len = opt->body_len;
+	f.resp_body = (uint64_t)(uintptr_t)opt->buffer;
+	f.resp_body_cap = opt->buffer != NULL ? opt->buffer_size : 0;
+	f.resp_headers = (uint64_t)(uintptr_t)res->headers;
+	f.resp_headers_cap = sizeof res->headers - 1;
+	f.content_type = (uint64_t)(uintptr_t)res->content_type;
+	f.content_type_cap = sizeof res->content_type - 1;
+	r = hypercall(TINYKVM_HC_FETCH, PTR(&f), 0, 0, 0, 0);
+	res->headers[r >= 0 ? f.resp_headers_len : 0] = '\0';
+	res->content_type[r >= 0 ? f.content_type_len : 0] = '\0';
+	res->status = r >= 0 ? (int)r : 0;
+	res->body = r >= 0 ? (void *)(uintptr_t)f.resp_body : NULL;
+	res->body_len = r >= 0 ? f.resp_body_len : 0;
+	res->mapped = r >= 0 && opt->buffer == NULL && f.resp_body != 0;
+	return (r);
+}
+
+void
+tinykvm_fetch_free(struct tinykvm_fetch_result *res)
+{
+	if (res->mapped && res->body != NULL)
+		(void)hypercall(11 /* munmap */, (long)(uintptr_t)res->body,
+		    (long)res->body_len, 0, 0, 0);
+	res->body = NULL;
+	res->body_len = 0;
+	res->mapped = 0;
+}

@@ -92,6 +92,37 @@ static const struct vfp reply_vfp = {
 	.pull = reply_pull,
 };
 
+/*
+ * chain(): each program's response body becomes the next one's request body
+ * (a POST with its Content-Type), until the one program() named.  0 to go
+ * on with (call), -1 when a link failed and (reply) says how.
+ */
+static int
+chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_call *call,
+    struct tkvmod_reply *reply, struct body_buf *body)
+{
+	unsigned i;
+
+	for (i = 0; task != NULL && i < task->n_chain; i++) {
+		call->arg = task->chain[i].arg;
+		if (tkvmod_request(ctx, task->chain[i].program, call, reply) != 0)
+			return (-1);
+		free(body->p);
+		body->p = reply->body;
+		body->len = reply->body_len;
+		reply->body = NULL;
+		call->method = "POST";
+		call->body = body->p;
+		call->body_len = body->len;
+		call->content_type = WS_Copy(ctx->ws, reply->content_type, -1);
+		if (call->content_type == NULL)
+			call->content_type = "";
+		tkvmod_reply_free(reply);
+	}
+	call->arg = task ? task->arg : "";
+	return (0);
+}
+
 static void
 headers_apply(struct http *hp, const struct tkvmod_reply *reply)
 {
@@ -149,7 +180,8 @@ program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 	}
 	call.body = body.p;
 	call.body_len = body.len;
-	(void)tkvmod_request(ctx, p, &call, reply);
+	if (chain_run(ctx, task, &call, reply, &body) == 0)
+		(void)tkvmod_request(ctx, p, &call, reply);
 	free(body.p);
 
 	http_PutResponse(bo->beresp, "HTTP/1.1", (uint16_t)reply->status, NULL);
@@ -214,35 +246,46 @@ tkvmod_backend_free(const struct director **dir)
 		VRT_DelDirector(dir);
 }
 
+struct tkvmod_task *
+tkvmod_task_get(VRT_CTX)
+{
+	struct vmod_priv *priv = VRT_priv_task(ctx, tkvmod_task_id);
+	struct tkvmod_task *task;
+
+	if (priv == NULL) {
+		VRT_fail(ctx, "tinykvm: no task storage");
+		return (NULL);
+	}
+	if (priv->priv != NULL) {
+		CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
+		return (task);
+	}
+	task = WS_Alloc(ctx->ws, sizeof *task);
+	if (task == NULL) {
+		VRT_fail(ctx, "tinykvm: out of workspace");
+		return (NULL);
+	}
+	INIT_OBJ(task, TKVMOD_TASK_MAGIC);
+	priv->priv = task;
+	priv->methods = task_methods;
+	return (task);
+}
+
 /* Keeps program()'s arguments for the fetch that follows. */
 VCL_BACKEND
 tkvmod_backend_select(VRT_CTX, struct tkvmod_program *p, const char *url,
     const char *arg)
 {
-	struct tkvmod_task *task;
+	struct tkvmod_task *task = tkvmod_task_get(ctx);
 
-	task = WS_Alloc(ctx->ws, sizeof *task);
-	if (task == NULL) {
-		VRT_fail(ctx, "tinykvm: program '%s': out of workspace", p->name);
+	if (task == NULL)
 		return (NULL);
-	}
-	INIT_OBJ(task, TKVMOD_TASK_MAGIC);
 	task->program = p;
 	task->url = WS_Copy(ctx->ws, url ? url : "", -1);
 	task->arg = WS_Copy(ctx->ws, arg ? arg : "", -1);
 	if (task->url == NULL || task->arg == NULL) {
 		VRT_fail(ctx, "tinykvm: program '%s': out of workspace", p->name);
 		return (NULL);
-	}
-	{
-		struct vmod_priv *priv = VRT_priv_task(ctx, tkvmod_task_id);
-
-		if (priv == NULL) {
-			VRT_fail(ctx, "tinykvm: no task storage");
-			return (NULL);
-		}
-		priv->priv = task;
-		priv->methods = task_methods;
 	}
 	return (p->dir);
 }

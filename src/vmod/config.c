@@ -87,6 +87,34 @@ strings_get(json_t *v, const char *first, const char *name, const char *key,
 	return (out);
 }
 
+/* allowed_urls: "^..." is a regular expression (POSIX extended), else a prefix. */
+static int
+allowed_compile(struct tkvmod_config *cfg, const char *name, char *err,
+    size_t errlen)
+{
+	unsigned n = 0, i;
+
+	while (cfg->allowed_urls[n] != NULL)
+		n++;
+	cfg->allowed_re = calloc(n + 1, sizeof *cfg->allowed_re);
+	if (cfg->allowed_re == NULL)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (cfg->allowed_urls[i][0] != '^')
+			continue;
+		if (regcomp(&cfg->allowed_re[i], cfg->allowed_urls[i],
+		    REG_EXTENDED | REG_NOSUB) != 0) {
+			snprintf(err, errlen, "tinykvm: program '%s': key "
+			    "'allowed_urls': bad regular expression '%s'", name,
+			    cfg->allowed_urls[i]);
+			cfg->n_allowed = i;
+			return (-1);
+		}
+	}
+	cfg->n_allowed = n;
+	return (0);
+}
+
 int
 tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
     const char *json, char *err, size_t errlen)
@@ -105,6 +133,8 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 	cfg->max_request_time = 1.0;
 	cfg->max_queue_time = 2.0;
 	cfg->ephemeral = 1;
+	cfg->fetch_timeout = 5;
+	cfg->max_fetch_size = 16 * MIB;
 
 	root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL || !json_is_object(root)) {
@@ -146,6 +176,14 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 			if (seconds_get(v, name, key, 0, 3600, &cfg->max_queue_time,
 			    err, errlen))
 				goto out;
+		} else if (strcmp(key, "fetch_timeout") == 0) {
+			if (seconds_get(v, name, key, 0.001, 3600, &cfg->fetch_timeout,
+			    err, errlen))
+				goto out;
+		} else if (strcmp(key, "max_fetch_size") == 0) {
+			if (integer_get(v, name, key, 1, 4096, &u, err, errlen))
+				goto out;
+			cfg->max_fetch_size = u * MIB;
 		} else if (strcmp(key, "ephemeral") == 0) {
 			if (!json_is_boolean(v)) {
 				(void)bad(err, errlen, name, key, "must be true or false");
@@ -153,11 +191,12 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 			}
 			cfg->ephemeral = json_is_true(v);
 		} else if (strcmp(key, "arguments") != 0 &&
-		    strcmp(key, "environment") != 0) {
+		    strcmp(key, "environment") != 0 &&
+		    strcmp(key, "allowed_urls") != 0) {
 			(void)bad(err, errlen, name, key, "is unknown (known: filename, "
 			    "concurrency, max_memory, max_request_memory, max_boot_time, "
 			    "max_request_time, max_queue_time, ephemeral, arguments, "
-			    "environment)");
+			    "environment, allowed_urls, fetch_timeout, max_fetch_size)");
 			goto out;
 		}
 	}
@@ -177,6 +216,10 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 	cfg->envp = strings_get(json_object_get(root, "environment"), NULL, name,
 	    "environment", 1, err, errlen);
 	if (cfg->envp == NULL)
+		goto out;
+	cfg->allowed_urls = strings_get(json_object_get(root, "allowed_urls"),
+	    NULL, name, "allowed_urls", 0, err, errlen);
+	if (cfg->allowed_urls == NULL || allowed_compile(cfg, name, err, errlen))
 		goto out;
 	r = 0;
 out:
@@ -198,6 +241,11 @@ void
 tkvmod_config_free(struct tkvmod_config *cfg)
 {
 	free(cfg->filename);
+	for (unsigned i = 0; cfg->allowed_re != NULL && i < cfg->n_allowed; i++)
+		if (cfg->allowed_urls[i][0] == '^')
+			regfree(&cfg->allowed_re[i]);
+	free(cfg->allowed_re);
+	strings_free(cfg->allowed_urls);
 	strings_free(cfg->argv);
 	strings_free(cfg->envp);
 	memset(cfg, 0, sizeof *cfg);

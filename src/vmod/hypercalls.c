@@ -167,6 +167,9 @@ tkvmod_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
 	case TINYKVM_HC_LOG:
 		*ret = log_line(run, vm, arg);
 		return (0);
+	case TINYKVM_HC_FETCH:
+		*ret = tkvmod_fetch(run, vm, arg[0]);
+		return (0);
 	default:
 		return (-ENOSYS);
 	}

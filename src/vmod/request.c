@@ -124,6 +124,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	tk_vm_set_opaque(fork, &run);
 
 	t0 = now();
+	run.deadline = t0 + p->cfg.max_request_time;
 	if (handler == 0) {
 		reply->status = 405;
 		VSLb(ctx->vsl, SLT_VCL_Log, "tinykvm: program '%s' has no %s "

@@ -7,6 +7,7 @@
 #define TKVMOD_H
 
 #include <pthread.h>
+#include <regex.h>
 #include <stdint.h>
 
 #include "tinykvm.h"
@@ -26,6 +27,12 @@ struct tkvmod_config {
 	int		ephemeral;
 	char		**argv;			/* filename, arguments, NULL */
 	char		**envp;			/* NULL-terminated */
+	/* fetch(): what a program may reach, how long, how much. */
+	char		**allowed_urls;		/* prefixes, or "^regex" */
+	regex_t		*allowed_re;		/* compiled, per entry (NULL: prefix) */
+	unsigned	n_allowed;
+	double		fetch_timeout;
+	uint64_t	max_fetch_size;		/* bytes */
 };
 
 /* Parses (json) for program (name); 0, or -1 with a message in (err). */
@@ -64,6 +71,7 @@ struct tkvmod_program {
 	unsigned		free_forks;	/* forks[0..free_forks) are free */
 	struct tkvmod_stats	stats;
 
+	struct tkvmod_programs	*programs;	/* the VCL's, for self-requests */
 	struct tkvmod_program	*next;
 };
 
@@ -72,7 +80,13 @@ struct tkvmod_programs {
 	unsigned		magic;
 #define TKVMOD_PROGRAMS_MAGIC	0x4d1f09a3
 	struct tkvmod_program	*list;
+	char			*self_socket;	/* init_self_requests() */
+	char			*self_prefix;
 };
+
+/* Self-requests carry their depth in this header; deeper than this fails. */
+#define TKVMOD_DEPTH_HEADER	"X-TinyKVM-Depth"
+#define TKVMOD_MAX_DEPTH	4
 
 struct tkvmod_program *tkvmod_program_find(const struct tkvmod_programs *,
     const char *name);
@@ -123,14 +137,26 @@ void tkvmod_reply_free(struct tkvmod_reply *reply);
 const struct director *tkvmod_backend_new(const struct vrt_ctx *ctx,
     struct tkvmod_program *p);
 void tkvmod_backend_free(const struct director **dir);
-/* program()'s arguments, kept for the fetch in PRIV_TASK. */
+/* program()'s and chain()'s arguments, kept for the fetch in PRIV_TASK. */
+#define TKVMOD_MAX_CHAIN	8
 struct tkvmod_task {
 	unsigned		magic;
 #define TKVMOD_TASK_MAGIC	0x29c7e0b4
 	struct tkvmod_program	*program;
 	const char		*url;
 	const char		*arg;
+	unsigned		n_chain;
+	struct {
+		struct tkvmod_program	*program;
+		const char		*arg;
+	}			chain[TKVMOD_MAX_CHAIN];
 };
+/* The task of this fetch, made if needed; NULL (and a VCL failure) if out of workspace. */
+struct tkvmod_task *tkvmod_task_get(const struct vrt_ctx *ctx);
+
+/* fetch.c: TINYKVM_HC_FETCH for a run (hypercalls.h). */
+struct tkvmod_run;
+int64_t tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva);
 extern const void *const tkvmod_task_id;
 /* program(): keeps (url, arg) for the fetch and returns (p)'s director. */
 const struct director *tkvmod_backend_select(const struct vrt_ctx *ctx,

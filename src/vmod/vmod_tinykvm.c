@@ -43,6 +43,8 @@ programs_free(struct tkvmod_programs *ps)
 		tkvmod_backend_free(&p->dir);
 		tkvmod_program_free(p);
 	}
+	free(ps->self_socket);
+	free(ps->self_prefix);
 	FREE_OBJ(ps);
 }
 
@@ -121,6 +123,7 @@ vmod_configure(VRT_CTX, struct vmod_priv *priv, VCL_STRING name,
 		VRT_fail(ctx, "tinykvm: program '%s': cannot make its backend", name);
 		return (0);
 	}
+	p->programs = ps;
 	p->next = ps->list;
 	ps->list = p;
 	return (1);
@@ -157,6 +160,61 @@ vmod_program(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 	if (p == NULL)
 		return (NULL);
 	return (tkvmod_backend_select(ctx, p, url, arg));
+}
+
+VCL_VOID
+vmod_chain(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING arg)
+{
+	struct tkvmod_program *p;
+	struct tkvmod_task *task;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_BACKEND_FETCH) {
+		VRT_fail(ctx, "tinykvm.chain() is only for vcl_backend_fetch");
+		return;
+	}
+	p = program_get(ctx, priv, name);
+	task = p != NULL ? tkvmod_task_get(ctx) : NULL;
+	if (task == NULL)
+		return;
+	if (task->n_chain == TKVMOD_MAX_CHAIN) {
+		VRT_fail(ctx, "tinykvm.chain(): at most %d programs before program()",
+		    TKVMOD_MAX_CHAIN);
+		return;
+	}
+	task->chain[task->n_chain].program = p;
+	task->chain[task->n_chain].arg = WS_Copy(ctx->ws, arg ? arg : "", -1);
+	if (task->chain[task->n_chain].arg == NULL) {
+		VRT_fail(ctx, "tinykvm.chain(): out of workspace");
+		return;
+	}
+	task->n_chain++;
+}
+
+VCL_BOOL
+vmod_init_self_requests(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
+    VCL_STRING prefix)
+{
+	struct tkvmod_programs *ps;
+
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	if (ctx->method != VCL_MET_INIT) {
+		VRT_fail(ctx, "tinykvm.init_self_requests() is only for vcl_init");
+		return (0);
+	}
+	ps = programs_of(ctx, priv);
+	if (ps == NULL)
+		return (0);
+	if ((sock == NULL || *sock == '\0') && (prefix == NULL || *prefix == '\0')) {
+		VRT_fail(ctx, "tinykvm.init_self_requests() needs a unix socket "
+		    "or an http prefix");
+		return (0);
+	}
+	free(ps->self_socket);
+	free(ps->self_prefix);
+	ps->self_socket = sock && *sock ? strdup(sock) : NULL;
+	ps->self_prefix = prefix && *prefix ? strdup(prefix) : NULL;
+	return (1);
 }
 
 /* Runs (p) for a client-side request: synth() and to_string(). */

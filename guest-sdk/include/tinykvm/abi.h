@@ -50,6 +50,38 @@
 /* (text, len): one line into Varnish's log (VSL), tagged with the program. */
 #define TINYKVM_HC_LOG			0x10103
 
+/*
+ * (struct tinykvm_abi_fetch *): an HTTP request to a backend (a URL the
+ * program's allowed_urls admits) or to this Varnish (a URL starting with
+ * "/").  Returns the response status, or one of TINYKVM_FETCH_E*.
+ */
+#define TINYKVM_HC_FETCH		0x10104
+
+#define TINYKVM_FETCH_EDENIED		(-2001)	/* not in allowed_urls, or too deep */
+#define TINYKVM_FETCH_ETIMEOUT		(-2002)	/* fetch_timeout, or the request's time, ran out */
+#define TINYKVM_FETCH_ETOOLARGE		(-2003)	/* the body is over max_fetch_size */
+#define TINYKVM_FETCH_ECONNECT		(-2004)	/* no connection to the server */
+#define TINYKVM_FETCH_EFAILED		(-2005)	/* any other failure (bad URL, bad reply) */
+
+/*
+ * A fetch.  In: url, method (empty: GET, or POST when there is a body),
+ * request headers as "Name: value" lines separated by "\n", and the body.
+ * Out: the response headers (same form, cut to headers_cap) and content
+ * type (cut to content_type_cap), and the body: into the caller's buffer
+ * (body_cap bytes at resp_body; larger is TINYKVM_FETCH_ETOOLARGE), or, when
+ * resp_body is 0, into memory the host maps for it and whose address it
+ * stores in resp_body (release it with munmap(resp_body, resp_body_len)).
+ */
+struct tinykvm_abi_fetch {
+	uint64_t	url, url_len;
+	uint64_t	method, method_len;
+	uint64_t	headers, headers_len;
+	uint64_t	body, body_len;
+	uint64_t	resp_body, resp_body_cap, resp_body_len;
+	uint64_t	resp_headers, resp_headers_cap, resp_headers_len;
+	uint64_t	content_type, content_type_cap, content_type_len;
+};
+
 /* Handler slots the VMOD calls (TINYKVM_HC_REGISTER_HANDLER's index). */
 #define TINYKVM_HANDLER_GET		0	/* GET and HEAD */
 #define TINYKVM_HANDLER_POST		1	/* POST, PUT and others with a body */

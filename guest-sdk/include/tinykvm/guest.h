@@ -72,6 +72,37 @@ int tinykvm_header_add(const char *name, const char *value);
  */
 void tinykvm_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* What a fetch sends.  Zero-initialise; every field may stay empty. */
+struct tinykvm_fetch_options {
+	const char	*method;	/* NULL: GET, or POST when there is a body */
+	const char	*headers;	/* "Name: value" lines separated by "\n" */
+	const void	*body;
+	size_t		body_len;
+	void		*buffer;	/* where the response body goes; NULL: */
+	size_t		buffer_size;	/* memory mapped for it (tinykvm_fetch_free) */
+};
+
+/* What a fetch got back. */
+struct tinykvm_fetch_result {
+	int		status;
+	char		content_type[128];
+	char		headers[4096];	/* "Name: value\n" lines, cut to fit */
+	void		*body;
+	size_t		body_len;
+	int		mapped;		/* body is memory tinykvm_fetch_free releases */
+};
+
+/*
+ * Fetches (url): "http(s)://..." from a backend the program's allowed_urls
+ * admits, or "/path" from this Varnish itself (a self-request: VCL, and the
+ * cache, apply).  Returns the HTTP status, or a negative
+ * TINYKVM_FETCH_EDENIED, _ETIMEOUT, _ETOOLARGE, _ECONNECT or _EFAILED.
+ */
+long tinykvm_fetch(const char *url, const struct tinykvm_fetch_options *opt,
+    struct tinykvm_fetch_result *res);
+/* Releases a body tinykvm_fetch mapped (ephemeral programs need not). */
+void tinykvm_fetch_free(struct tinykvm_fetch_result *res);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,332 @@
+/*
+ * TINYKVM_HC_FETCH: a guest's HTTP request, made by libcurl on the worker
+ * thread that runs the guest, while the guest waits.  Backends are reached
+ * only through the program's allowed_urls; a URL starting with "/" goes to
+ * this Varnish (init_self_requests()), through VCL and the cache, one level
+ * deeper each time, up to TKVMOD_MAX_DEPTH.  One curl handle per thread,
+ * reused (its connections stay open), never shared; a fetch ends before the
+ * hypercall returns, so none outlives its request.
+ */
+#include "config.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cache/cache.h>
+
+#include "hypercalls.h"
+
+#define MAX_URL		8192
+#define MAX_HEADERS	(64 * 1024)
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static pthread_key_t curl_key;
+
+static void
+curl_handle_free(void *handle)
+{
+	curl_easy_cleanup(handle);
+}
+
+static void
+curl_setup(void)
+{
+	AZ(curl_global_init(CURL_GLOBAL_DEFAULT));
+	AZ(pthread_key_create(&curl_key, curl_handle_free));
+}
+
+static CURL *
+curl_handle(void)
+{
+	CURL *c;
+
+	(void)pthread_once(&curl_once, curl_setup);
+	c = pthread_getspecific(curl_key);
+	if (c == NULL) {
+		c = curl_easy_init();
+		if (c != NULL)
+			AZ(pthread_setspecific(curl_key, c));
+	} else {
+		curl_easy_reset(c);
+	}
+	return (c);
+}
+
+/* A growing buffer with a ceiling; over it, the transfer is aborted. */
+struct buf {
+	char	*p;
+	size_t	len;
+	size_t	cap;
+	size_t	limit;
+	int	over;
+};
+
+static int
+buf_add(struct buf *b, const void *data, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (b->len + n > b->limit) {
+		b->over = 1;
+		return (-1);
+	}
+	if (b->len + n + 1 > b->cap) {
+		cap = b->cap ? b->cap : 16384;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		p = realloc(b->p, cap);
+		if (p == NULL)
+			return (-1);
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return (0);
+}
+
+static size_t
+body_write(char *data, size_t size, size_t n, void *priv)
+{
+	return (buf_add(priv, data, size * n) == 0 ? size * n : 0);
+}
+
+/* Keeps "Name: value" lines, not the status line nor the blank end. */
+static size_t
+header_write(char *data, size_t size, size_t n, void *priv)
+{
+	struct buf *b = priv;
+	size_t len = size * n;
+
+	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+		len--;
+	if (len == 0 || strncmp(data, "HTTP/", 5) == 0)
+		return (size * n);
+	if (b->len + len + 1 <= b->limit) {
+		(void)buf_add(b, data, len);
+		(void)buf_add(b, "\n", 1);
+	}
+	return (size * n);
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	AZ(clock_gettime(CLOCK_MONOTONIC, &ts));
+	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
+static int
+url_allowed(const struct tkvmod_config *cfg, const char *url)
+{
+	for (unsigned i = 0; i < cfg->n_allowed; i++) {
+		const char *a = cfg->allowed_urls[i];
+
+		if (a[0] == '^' ? regexec(&cfg->allowed_re[i], url, 0, NULL, 0) == 0 :
+		    strncmp(url, a, strlen(a)) == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/* The depth of the request this program serves (0 for a client's). */
+static int
+depth_of(const struct http *hp)
+{
+	static const char hdr[] = "\020" TKVMOD_DEPTH_HEADER ":";
+	const char *v;
+
+	if (hp == NULL || !http_GetHdr(hp, hdr, &v))
+		return (0);
+	return (atoi(v));
+}
+
+static char *
+guest_string(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
+{
+	char *s;
+
+	if (len > max || (s = malloc(len + 1)) == NULL)
+		return (NULL);
+	if (tk_vm_copy_from(vm, s, gva, len) < 0 || memchr(s, '\0', len) != NULL) {
+		free(s);
+		return (NULL);
+	}
+	s[len] = '\0';
+	return (s);
+}
+
+static int64_t
+fetch_error(struct tkvmod_run *run, const char *url, int64_t code, const char *why)
+{
+	VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: %s: fetch %s: %s",
+	    run->program->name, url ? url : "(bad URL)", why);
+	return (code);
+}
+
+/* Puts the response into the guest and fills the struct's out fields. */
+static int64_t
+result_out(struct tkvmod_run *run, struct tk_vm *vm, struct tinykvm_abi_fetch *f,
+    uint64_t gva, long status, const struct buf *body, const struct buf *hdrs,
+    const char *ctype, const char *url)
+{
+	size_t n;
+
+	if (f->resp_body != 0) {
+		if (body->len > f->resp_body_cap)
+			return (fetch_error(run, url, TINYKVM_FETCH_ETOOLARGE,
+			    "body larger than the guest's buffer"));
+	} else if (tk_vm_alloc(vm, body->len, &f->resp_body) < 0) {
+		return (fetch_error(run, url, TINYKVM_FETCH_ETOOLARGE,
+		    "no guest memory for the body"));
+	}
+	if (body->len > 0 && tk_vm_copy_to(vm, f->resp_body, body->p, body->len) < 0)
+		return (-EFAULT);
+	f->resp_body_len = body->len;
+	n = hdrs->len < f->resp_headers_cap ? hdrs->len : f->resp_headers_cap;
+	if (n > 0 && tk_vm_copy_to(vm, f->resp_headers, hdrs->p, n) < 0)
+		return (-EFAULT);
+	f->resp_headers_len = n;
+	n = ctype ? strlen(ctype) : 0;
+	n = n < f->content_type_cap ? n : f->content_type_cap;
+	if (n > 0 && tk_vm_copy_to(vm, f->content_type, ctype, n) < 0)
+		return (-EFAULT);
+	f->content_type_len = n;
+	if (tk_vm_copy_to(vm, gva, f, sizeof *f) < 0)
+		return (-EFAULT);
+	return (status);
+}
+
+int64_t
+tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
+{
+	const struct tkvmod_config *cfg = &run->program->cfg;
+	const struct tkvmod_programs *ps = run->program->programs;
+	struct buf body = { .limit = cfg->max_fetch_size };
+	struct buf hdrs = { .limit = MAX_HEADERS };
+	struct curl_slist *list = NULL;
+	struct tinykvm_abi_fetch f;
+	char *url = NULL, *method = NULL, *headers = NULL, *rbody = NULL;
+	char depth_hdr[64], *full = NULL, *line, *save;
+	const char *ctype = NULL;
+	double left = run->deadline - now();
+	int64_t r = TINYKVM_FETCH_EFAILED;
+	int depth, self;
+	long status = 0;
+	CURLcode cr;
+	CURL *c;
+
+	if (tk_vm_copy_from(vm, &f, gva, sizeof f) < 0)
+		return (-EFAULT);
+	url = guest_string(vm, f.url, f.url_len, MAX_URL);
+	method = guest_string(vm, f.method, f.method_len, 32);
+	headers = guest_string(vm, f.headers, f.headers_len, MAX_HEADERS);
+	if (url == NULL || method == NULL || headers == NULL ||
+	    f.body_len > cfg->max_request_memory) {
+		r = fetch_error(run, url, TINYKVM_FETCH_EFAILED, "bad arguments");
+		goto out;
+	}
+	if (f.body_len > 0) {
+		rbody = malloc(f.body_len);
+		if (rbody == NULL || tk_vm_copy_from(vm, rbody, f.body, f.body_len) < 0) {
+			r = -EFAULT;
+			goto out;
+		}
+	}
+	self = url[0] == '/';
+	if (!url_allowed(cfg, url)) {
+		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "not in allowed_urls");
+		goto out;
+	}
+	depth = depth_of(run->call->req_http);
+	if (self && depth + 1 > TKVMOD_MAX_DEPTH) {
+		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
+		    "nested deeper than 4");
+		goto out;
+	}
+	if (self && (ps == NULL || (ps->self_socket == NULL && ps->self_prefix == NULL))) {
+		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
+		    "need tinykvm.init_self_requests() in vcl_init");
+		goto out;
+	}
+	if (left <= 0.001) {
+		r = fetch_error(run, url, TINYKVM_FETCH_ETIMEOUT, "no request time left");
+		goto out;
+	}
+	c = curl_handle();
+	if (c == NULL)
+		goto out;
+
+	if (self) {
+		full = malloc(strlen(url) + (ps->self_prefix ? strlen(ps->self_prefix) : 0) + 32);
+		if (full == NULL)
+			goto out;
+		sprintf(full, "%s%s", ps->self_socket ? "http://localhost" :
+		    ps->self_prefix, url);
+		if (ps->self_socket)
+			curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ps->self_socket);
+		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d", TKVMOD_DEPTH_HEADER,
+		    depth + 1);
+		list = curl_slist_append(list, depth_hdr);
+	}
+	for (line = strtok_r(headers, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		if (strchr(line, '\r') == NULL && strchr(line, ':') != NULL)
+			list = curl_slist_append(list, line);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, self ? full : url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+	    (long)((left < cfg->fetch_timeout ? left : cfg->fetch_timeout) * 1000));
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_write);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdrs);
+	if (f.body_len > 0 || strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rbody ? rbody : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f.body_len);
+	}
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (method[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+
+	cr = curl_easy_perform(c);
+	if (cr == CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
+		r = result_out(run, vm, &f, gva, status, &body, &hdrs, ctype, url);
+	} else if (body.over) {
+		r = fetch_error(run, url, TINYKVM_FETCH_ETOOLARGE, "body larger than "
+		    "max_fetch_size");
+	} else if (cr == CURLE_OPERATION_TIMEDOUT) {
+		r = fetch_error(run, url, TINYKVM_FETCH_ETIMEOUT, "timed out");
+	} else if (cr == CURLE_COULDNT_CONNECT || cr == CURLE_COULDNT_RESOLVE_HOST) {
+		r = fetch_error(run, url, TINYKVM_FETCH_ECONNECT, curl_easy_strerror(cr));
+	} else {
+		r = fetch_error(run, url, TINYKVM_FETCH_EFAILED, curl_easy_strerror(cr));
+	}
+	/* The handle keeps our list and buffers no longer than this call. */
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+out:
+	curl_slist_free_all(list);
+	free(full);
+	free(body.p);
+	free(hdrs.p);
+	free(rbody);
+	free(url);
+	free(method);
+	free(headers);
+	return (r);
+}
