@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cache/cache.h>
@@ -280,7 +281,10 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	}
 	for (line = strtok_r(headers, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		if (strchr(line, '\r') == NULL && strchr(line, ':') != NULL)
+		/* The depth is ours to say: a guest cannot reset it. */
+		if (strchr(line, '\r') == NULL && strchr(line, ':') != NULL &&
+		    strncasecmp(line, TKVMOD_DEPTH_HEADER ":",
+		    sizeof TKVMOD_DEPTH_HEADER) != 0)
 			list = curl_slist_append(list, line);
 	}
 	curl_easy_setopt(c, CURLOPT_URL, self ? full : url);
