@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "../engine/tinykvm.h"
+#include "request.h"
 
 #define EXIT_TIMEOUT	124
 #define EXIT_SANDBOX	125
@@ -25,12 +27,20 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: tinykvm-run [--timeout SECONDS] [--max-memory MIB] "
-	    "[--env K=V]... [--verbose] PROGRAM [ARGS...]\n"
+	    "[--env K=V]... [--verbose]\n"
+	    "           [--get URL | --post URL [--type TYPE]] [--arg ARG] "
+	    "[--header 'N: V']...\n"
+	    "           PROGRAM [ARGS...]\n"
 	    "Runs a static x86-64 Linux PROGRAM in a KVM sandbox.\n"
 	    "  --timeout SECONDS   stop the program after this long (default 10)\n"
 	    "  --max-memory MIB    guest memory (default 256)\n"
 	    "  --env K=V           add to the program's environment (empty by default)\n"
 	    "  --verbose           report each unsupported system call once\n"
+	    "  --get URL           once main() waits for requests, send it a GET for\n"
+	    "                      URL and print the response (HTTP) on stdout\n"
+	    "  --post URL          the same with a POST whose body is stdin\n"
+	    "  --type, --arg, --header  the POST's Content-Type, the program's arg,\n"
+	    "                      a request header (repeatable)\n"
 	    "Exit status: the program's; 124 timed out; 128+N killed by signal N;\n"
 	    "2 cannot load the program; 125 the sandbox failed.\n");
 }
@@ -88,10 +98,64 @@ number_parse(const char *s, double max, double *out)
 	return (0);
 }
 
+/* A POST's body: all of stdin. */
+static int
+body_slurp(struct cli_request *req)
+{
+	size_t cap = 65536;
+	ssize_t n;
+
+	req->in_body = malloc(cap);
+	while (req->in_body != NULL &&
+	    (n = read(0, req->in_body + req->in_len, cap - req->in_len)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		req->in_len += (size_t)n;
+		if (req->in_len == cap)
+			req->in_body = realloc(req->in_body, cap *= 2);
+	}
+	return (req->in_body == NULL ? -1 : 0);
+}
+
+/* Serves --get/--post to the waiting program; the exit status as for a run. */
+static int
+request_finish(struct tk_vm *vm, struct cli_request *req, double timeout)
+{
+	struct tk_result res;
+	int status;
+
+	if (cli_request_serve(vm, req, (uint64_t)(timeout * 1e9), &res) < 0) {
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
+		status = EXIT_SANDBOX;
+	} else if (req->responded) {
+		cli_request_print(req);
+		status = 0;
+	} else if (res.stop == TK_STOP_TIMEOUT) {
+		fprintf(stderr, "tinykvm-run: %s: the handler timed out after "
+		    "%g s\n", program, timeout);
+		status = EXIT_TIMEOUT;
+	} else if (res.stop == TK_STOP_FAULT) {
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
+		status = 128 + res.signal;
+	} else {
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program,
+		    res.stop == TK_STOP_RETURN ? "the handler returned without "
+		    "responding" : res.message);
+		status = 1;
+	}
+	tk_vm_destroy(vm);
+	return (status);
+}
+
 int
 main(int argc, char **argv)
 {
 	static const char *envp[MAX_ENV + 1];
+	static char *headers[MAX_ENV];
+	struct cli_request req = { .arg = "", .in_type = "", .headers = headers };
 	struct tk_vm_config cfg;
 	struct tk_result res;
 	struct tk_vm *vm;
@@ -133,6 +197,20 @@ main(int argc, char **argv)
 				    TK_MIN_MEMORY >> 20, TK_MAX_MEMORY >> 20, val);
 				return (EXIT_USAGE);
 			}
+		} else if (strcmp(opt, "--get") == 0 || strcmp(opt, "--post") == 0) {
+			req.method = opt[2] == 'g' ? "GET" : "POST";
+			req.url = val;
+		} else if (strcmp(opt, "--arg") == 0) {
+			req.arg = val;
+		} else if (strcmp(opt, "--type") == 0) {
+			req.in_type = val;
+		} else if (strcmp(opt, "--header") == 0) {
+			if (strchr(val, ':') == NULL || req.n_headers >= MAX_ENV) {
+				fprintf(stderr, "tinykvm-run: --header wants 'Name: "
+				    "value', not '%s'\n", val);
+				return (EXIT_USAGE);
+			}
+			headers[req.n_headers++] = (char *)(uintptr_t)val;
 		} else if (strcmp(opt, "--env") == 0) {
 			if (strchr(val, '=') == NULL || val[0] == '=' || envc >= MAX_ENV) {
 				fprintf(stderr, "tinykvm-run: --env wants K=V, "
@@ -162,6 +240,12 @@ main(int argc, char **argv)
 	cfg.write = stdio_write;
 	cfg.read = stdio_read;
 	cfg.log = stdio_log;
+	cfg.hypercall = cli_hypercall;
+	if (req.method != NULL && strcmp(req.method, "POST") == 0 &&
+	    body_slurp(&req) < 0) {
+		fprintf(stderr, "tinykvm-run: cannot read the POST body from stdin\n");
+		return (EXIT_USAGE);
+	}
 	r = tk_vm_create(&vm, program, &cfg, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "tinykvm-run: %s: %s\n", program, err);
@@ -169,6 +253,8 @@ main(int argc, char **argv)
 		return (tk_kvm_available(err, sizeof err) < 0 ? EXIT_SANDBOX : EXIT_USAGE);
 	}
 	(void)tk_vm_run(vm, (uint64_t)(timeout * 1e9), &res);
+	if (res.stop == TK_STOP_WAIT && req.method != NULL)
+		return (request_finish(vm, &req, timeout));
 	tk_vm_destroy(vm);
 	switch (res.stop) {
 	case TK_STOP_EXIT:
