@@ -139,16 +139,37 @@ url_allowed(const struct tkvmod_config *cfg, const char *url)
 	return (0);
 }
 
-/* The depth of the request this program serves (0 for a client's). */
+/*
+ * The depth of the request this program serves: that of a self-request,
+ * whose header carries the VCL's secret; 0 for anything a client sent.
+ */
 static int
-depth_of(const struct http *hp)
+depth_of(const struct tkvmod_programs *ps, const struct http *hp)
 {
 	static const char hdr[] = "\020" TKVMOD_DEPTH_HEADER ":";
+	char secret[sizeof ps->self_secret];
 	const char *v;
+	int depth;
 
-	if (hp == NULL || !http_GetHdr(hp, hdr, &v))
+	if (ps == NULL || ps->self_secret[0] == '\0' || hp == NULL ||
+	    !http_GetHdr(hp, hdr, &v))
 		return (0);
-	return (atoi(v));
+	if (sscanf(v, "%d %32s", &depth, secret) != 2 ||
+	    strcmp(secret, ps->self_secret) != 0 || depth < 0 ||
+	    depth > TKVMOD_MAX_DEPTH)
+		return (0);
+	return (depth);
+}
+
+/* The Host of the request being served, so a self-request shares its cache. */
+static const char *
+host_of(const struct http *hp)
+{
+	const char *v = NULL;
+
+	if (hp != NULL)
+		(void)http_GetHdr(hp, H_Host, &v);
+	return (v);
 }
 
 static char *
@@ -217,7 +238,9 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	struct curl_slist *list = NULL;
 	struct tinykvm_abi_fetch f;
 	char *url = NULL, *method = NULL, *headers = NULL, *rbody = NULL;
-	char depth_hdr[64], *full = NULL, *line, *save;
+	char depth_hdr[96], host_hdr[512], *full = NULL, *line, *save;
+	const char *host;
+	int have_host = 0;
 	const char *ctype = NULL;
 	double left = run->deadline - now();
 	int64_t r = TINYKVM_FETCH_EFAILED;
@@ -248,7 +271,7 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "not in allowed_urls");
 		goto out;
 	}
-	depth = depth_of(run->call->req_http);
+	depth = depth_of(ps, run->call->req_http);
 	if (self && depth + 1 > TKVMOD_MAX_DEPTH) {
 		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
 		    "nested deeper than 4");
@@ -275,8 +298,8 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 		    ps->self_prefix, url);
 		if (ps->self_socket)
 			curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ps->self_socket);
-		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d", TKVMOD_DEPTH_HEADER,
-		    depth + 1);
+		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d %s",
+		    TKVMOD_DEPTH_HEADER, depth + 1, ps->self_secret);
 		list = curl_slist_append(list, depth_hdr);
 	}
 	for (line = strtok_r(headers, "\n", &save); line != NULL;
@@ -284,9 +307,16 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 		/* The depth is ours to say: a guest cannot reset it. */
 		if (strchr(line, '\r') == NULL && strchr(line, ':') != NULL &&
 		    strncasecmp(line, TKVMOD_DEPTH_HEADER ":",
-		    sizeof TKVMOD_DEPTH_HEADER) != 0)
+		    sizeof TKVMOD_DEPTH_HEADER) != 0) {
 			list = curl_slist_append(list, line);
+			have_host |= strncasecmp(line, "Host:", 5) == 0;
+		}
 	}
+	host = host_of(run->call->req_http);
+	if (self && !have_host && host != NULL &&
+	    (size_t)snprintf(host_hdr, sizeof host_hdr, "Host: %s", host) <
+	    sizeof host_hdr)
+		list = curl_slist_append(list, host_hdr);
 	curl_easy_setopt(c, CURLOPT_URL, self ? full : url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

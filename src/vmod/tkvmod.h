@@ -82,6 +82,7 @@ struct tkvmod_programs {
 	struct tkvmod_program	*list;
 	char			*self_socket;	/* init_self_requests() */
 	char			*self_prefix;
+	char			self_secret[33];	/* proves a depth header is ours */
 };
 
 /* Self-requests carry their depth in this header; deeper than this fails. */

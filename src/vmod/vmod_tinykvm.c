@@ -5,6 +5,8 @@
 #include "config.h"
 
 #include <regex.h>
+#include <stdio.h>
+#include <sys/random.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -214,6 +216,17 @@ vmod_init_self_requests(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	free(ps->self_prefix);
 	ps->self_socket = sock && *sock ? strdup(sock) : NULL;
 	ps->self_prefix = prefix && *prefix ? strdup(prefix) : NULL;
+	/* Self-requests sign their depth, so no client can move the guard. */
+	{
+		uint8_t r[16];
+
+		if (getrandom(r, sizeof r, 0) != sizeof r) {
+			VRT_fail(ctx, "tinykvm.init_self_requests(): no randomness");
+			return (0);
+		}
+		for (unsigned i = 0; i < sizeof r; i++)
+			snprintf(ps->self_secret + 2 * i, 3, "%02x", r[i]);
+	}
 	return (1);
 }
 
