@@ -147,6 +147,9 @@ request_finish(struct tk_vm *vm, struct cli_request *req, double timeout)
 		status = 1;
 	}
 	tk_vm_destroy(vm);
+	free(req->headers_text);
+	free(req->body);
+	free(req->in_body);
 	return (status);
 }
 

@@ -23,42 +23,15 @@ static const char task_key;
 const void *const tkvmod_task_id = &task_key;
 
 /* The request body, gathered in host memory before it goes into the guest. */
-struct body_buf {
-	char		*p;
-	size_t		len;
-	size_t		cap;
-	size_t		limit;
-};
-
 static int v_matchproto_(objiterate_f)
 body_append(void *priv, unsigned flush, const void *ptr, ssize_t len)
 {
-	struct body_buf *b = priv;
-	size_t cap;
-	char *p;
-
 	(void)flush;
-	if (len <= 0)
-		return (0);
-	if (b->len + (size_t)len > b->limit)
-		return (-1);
-	if (b->len + (size_t)len > b->cap) {
-		cap = b->cap ? b->cap : 65536;
-		while (cap < b->len + (size_t)len)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL)
-			return (-1);
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, ptr, (size_t)len);
-	b->len += (size_t)len;
-	return (0);
+	return (len <= 0 ? 0 : tkvmod_buf_add(priv, ptr, (size_t)len));
 }
 
 static int
-body_read(VRT_CTX, struct busyobj *bo, struct body_buf *b)
+body_read(VRT_CTX, struct busyobj *bo, struct tkvmod_buf *b)
 {
 	if (bo->bereq_body != NULL)
 		return (ObjIterate(bo->wrk, bo->bereq_body, b, body_append, 0) < 0 ?
@@ -99,7 +72,7 @@ static const struct vfp reply_vfp = {
  */
 static int
 chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_call *call,
-    struct tkvmod_reply *reply, struct body_buf *body)
+    struct tkvmod_reply *reply, struct tkvmod_buf *body)
 {
 	unsigned i;
 
@@ -139,7 +112,7 @@ program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 	struct tkvmod_task *task = NULL;
 	struct tkvmod_reply *reply;
 	struct tkvmod_call call;
-	struct body_buf body = { 0 };
+	struct tkvmod_buf body = { 0 };
 	struct vmod_priv *priv;
 	struct busyobj *bo;
 	const char *ctype = NULL;

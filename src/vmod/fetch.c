@@ -58,52 +58,17 @@ curl_handle(void)
 	return (c);
 }
 
-/* A growing buffer with a ceiling; over it, the transfer is aborted. */
-struct buf {
-	char	*p;
-	size_t	len;
-	size_t	cap;
-	size_t	limit;
-	int	over;
-};
-
-static int
-buf_add(struct buf *b, const void *data, size_t n)
-{
-	size_t cap;
-	char *p;
-
-	if (b->len + n > b->limit) {
-		b->over = 1;
-		return (-1);
-	}
-	if (b->len + n + 1 > b->cap) {
-		cap = b->cap ? b->cap : 16384;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		p = realloc(b->p, cap);
-		if (p == NULL)
-			return (-1);
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-	return (0);
-}
-
 static size_t
 body_write(char *data, size_t size, size_t n, void *priv)
 {
-	return (buf_add(priv, data, size * n) == 0 ? size * n : 0);
+	return (tkvmod_buf_add(priv, data, size * n) == 0 ? size * n : 0);
 }
 
 /* Keeps "Name: value" lines, not the status line nor the blank end. */
 static size_t
 header_write(char *data, size_t size, size_t n, void *priv)
 {
-	struct buf *b = priv;
+	struct tkvmod_buf *b = priv;
 	size_t len = size * n;
 
 	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
@@ -111,19 +76,10 @@ header_write(char *data, size_t size, size_t n, void *priv)
 	if (len == 0 || strncmp(data, "HTTP/", 5) == 0)
 		return (size * n);
 	if (b->len + len + 1 <= b->limit) {
-		(void)buf_add(b, data, len);
-		(void)buf_add(b, "\n", 1);
+		(void)tkvmod_buf_add(b, data, len);
+		(void)tkvmod_buf_add(b, "\n", 1);
 	}
 	return (size * n);
-}
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	AZ(clock_gettime(CLOCK_MONOTONIC, &ts));
-	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
 static int
@@ -198,7 +154,7 @@ fetch_error(struct tkvmod_run *run, const char *url, int64_t code, const char *w
 /* Puts the response into the guest and fills the struct's out fields. */
 static int64_t
 result_out(struct tkvmod_run *run, struct tk_vm *vm, struct tinykvm_abi_fetch *f,
-    uint64_t gva, long status, const struct buf *body, const struct buf *hdrs,
+    uint64_t gva, long status, const struct tkvmod_buf *body, const struct tkvmod_buf *hdrs,
     const char *ctype, const char *url)
 {
 	size_t n;
@@ -233,8 +189,8 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 {
 	const struct tkvmod_config *cfg = &run->program->cfg;
 	const struct tkvmod_programs *ps = run->program->programs;
-	struct buf body = { .limit = cfg->max_fetch_size };
-	struct buf hdrs = { .limit = MAX_HEADERS };
+	struct tkvmod_buf body = { .limit = cfg->max_fetch_size };
+	struct tkvmod_buf hdrs = { .limit = MAX_HEADERS };
 	struct curl_slist *list = NULL;
 	struct tinykvm_abi_fetch f;
 	char *url = NULL, *method = NULL, *headers = NULL, *rbody = NULL;
@@ -242,7 +198,7 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	const char *host;
 	int have_host = 0;
 	const char *ctype = NULL;
-	double left = run->deadline - now();
+	double left = run->deadline - tkvmod_now();
 	int64_t r = TINYKVM_FETCH_EFAILED;
 	int depth, self;
 	long status = 0;

@@ -15,8 +15,8 @@
 
 #include "hypercalls.h"
 
-static double
-now(void)
+double
+tkvmod_now(void)
 {
 	struct timespec ts;
 
@@ -123,7 +123,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	run.reply = reply;
 	tk_vm_set_opaque(fork, &run);
 
-	t0 = now();
+	t0 = tkvmod_now();
 	run.deadline = t0 + p->cfg.max_request_time;
 	if (handler == 0) {
 		reply->status = 405;
@@ -151,7 +151,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 				(void)fail(ctx, p, reply, 500, 0, res.message);
 		}
 	}
-	seconds = now() - t0;
+	seconds = tkvmod_now() - t0;
 	tk_vm_set_opaque(fork, NULL);
 	AZ(VSB_finish(reply->headers));
 

@@ -103,6 +103,20 @@ void tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork, int reset
 /* Appends (p)'s statistics as a JSON member to (vsb). */
 void tkvmod_stats_json(struct tkvmod_program *p, struct vsb *vsb);
 
+/* A growing buffer with a ceiling (buf.c). */
+struct tkvmod_buf {
+	char		*p;
+	size_t		len;
+	size_t		cap;
+	size_t		limit;
+	int		over;		/* an add went past the limit */
+};
+/* Appends (n) bytes; -1 past the limit or out of memory. */
+int tkvmod_buf_add(struct tkvmod_buf *b, const void *data, size_t n);
+
+/* CLOCK_MONOTONIC in seconds (request.c). */
+double tkvmod_now(void);
+
 /* One request's response, as the program made it. */
 struct tkvmod_reply {
 	int		status;		/* the program's, or ours on failure */
