@@ -33,6 +33,16 @@ string_in(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
 	return (s);
 }
 
+/* No control characters: a guest must not forge lines of the printed response. */
+static int
+printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < ' ' && *s != '\t')
+			return (0);
+	return (1);
+}
+
 static int64_t
 header_get(struct tk_vm *vm, const uint64_t *a)
 {
@@ -74,10 +84,13 @@ cli_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
 	switch (nr) {
 	case TINYKVM_HC_RESPOND:
 		s = string_in(vm, a[1], a[2], 255);
-		current->body = a[4] <= (256u << 20) ? malloc(a[4] + 1) : NULL;
-		if (s == NULL || current->body == NULL ||
+		current->body = a[4] <= (256u << 20) &&
+		    tk_vm_readable(vm, a[3], a[4]) == 0 ? malloc(a[4] + 1) : NULL;
+		if (s == NULL || current->body == NULL || !printable(s) ||
 		    tk_vm_copy_from(vm, current->body, a[3], a[4]) < 0) {
 			free(s);
+			free(current->body);
+			current->body = NULL;
 			*ret = -EINVAL;
 			return (1);
 		}
@@ -95,9 +108,12 @@ cli_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
 	case TINYKVM_HC_HEADER_ADD:
 		s = string_in(vm, a[0], a[1], 255);
 		t = string_in(vm, a[2], a[3], TINYKVM_MAX_HEADER);
-		if (s != NULL && t != NULL)
+		*ret = -EINVAL;
+		if (s != NULL && t != NULL && printable(s) && printable(t) &&
+		    ftell(current->out_headers) < 65536) {
 			fprintf(current->out_headers, "%s: %s\n", s, t);
-		*ret = s != NULL && t != NULL ? 0 : -EINVAL;
+			*ret = 0;
+		}
 		free(s);
 		free(t);
 		return (0);

@@ -123,6 +123,12 @@ tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len)
 }
 
 int
+tk_vm_readable(struct tk_vm *vm, uint64_t gva, size_t len)
+{
+	return (tk_mem_user(vm, gva, len, 0) != NULL ? 0 : -EFAULT);
+}
+
+int
 tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len)
 {
 	return (tk_copy_to_guest(vm, gva, src, len));
@@ -201,6 +207,7 @@ tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
 	if (nargs > 5) r->r9 = args[5];
 	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 
+	vm->dirty_base = vm->dirty_pages;
 	vm->in_call = 1;
 	tk_vcpu_run(vm, timeout_ns ? tk_now_ns() + timeout_ns : 0, timeout_ns);
 	vm->in_call = 0;

@@ -143,7 +143,9 @@ tk_dirty_harvest(struct tk_vm *vm)
 	/* Write-protects the harvested pages again, so new writes are seen. */
 	if (n > 0)
 		(void)ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0);
-	return (vm->max_dirty != 0 && vm->dirty_pages > vm->max_dirty ? -ENOSPC : 0);
+	/* Per call: a kept (non-ephemeral) fork's earlier pages do not count. */
+	return (vm->max_dirty != 0 && vm->dirty_pages - vm->dirty_base > vm->max_dirty ?
+	    -ENOSPC : 0);
 }
 
 void
@@ -151,7 +153,7 @@ tk_dirty_over_limit(struct tk_vm *vm)
 {
 	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB, more "
 	    "than its %llu KiB of request memory",
-	    (unsigned long long)(vm->dirty_pages * 4),
+	    (unsigned long long)((vm->dirty_pages - vm->dirty_base) * 4),
 	    (unsigned long long)(vm->max_dirty * 4));
 }
 
@@ -452,6 +454,7 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 	if (proc_copy(&fork->proc, &snap->proc) < 0)
 		return (-ENOMEM);
 	fork->call_rsp = fork->snap_call_rsp;
+	fork->dirty_base = 0;
 	fork->needs_reset = 0;
 	fork->fs_changed = 0;
 	return (0);

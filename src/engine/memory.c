@@ -259,6 +259,30 @@ tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
 	return (-ENAMETOOLONG);
 }
 
+/*
+ * A fork zeroes only what would not read as zero anyway: pages it wrote, and
+ * pages the image has data in.  Zeroing the rest would copy them privately
+ * (memory, and request memory) for nothing.
+ */
+static void
+fork_discard(struct tk_vm *vm, uint64_t gpa, uint64_t end)
+{
+	static const uint8_t zero[TK_PAGE_SIZE];
+	const struct tk_vm *main = vm->main;
+	uint64_t p, c;
+
+	(void)tk_dirty_harvest(vm);
+	for (p = gpa & ~(TK_PAGE_SIZE - 1); p < end; p += TK_PAGE_SIZE) {
+		c = p / TK_HUGE_SIZE;
+		if (!((vm->dirty[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1) &&
+		    (!chunk_populated(main, c) ||
+		    memcmp(main->mem + p, zero, TK_PAGE_SIZE) == 0))
+			continue;
+		tk_dirty_mark(vm, p, TK_PAGE_SIZE);
+		memset(vm->mem + p, 0, TK_PAGE_SIZE);
+	}
+}
+
 void
 tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 {
@@ -266,14 +290,16 @@ tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 
 	if (len == 0 || end < gpa || end > vm->mem_size)
 		return;
+	if (vm->main != NULL) {
+		fork_discard(vm, gpa, end);
+		return;
+	}
 	/* Zero what is backed and keep it backed; unbacked memory reads as zero. */
 	for (c = gpa / TK_HUGE_SIZE; c * TK_HUGE_SIZE < end; c++) {
-		if (vm->main == NULL && !chunk_populated(vm, c))
+		if (!chunk_populated(vm, c))
 			continue;
 		lo = c * TK_HUGE_SIZE > gpa ? c * TK_HUGE_SIZE : gpa;
 		hi = (c + 1) * TK_HUGE_SIZE < end ? (c + 1) * TK_HUGE_SIZE : end;
-		if (vm->dirty != NULL)
-			tk_dirty_mark(vm, lo, hi - lo);
 		memset(vm->mem + lo, 0, hi - lo);
 	}
 }

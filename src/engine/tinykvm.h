@@ -115,6 +115,9 @@ int tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
 int tk_vm_alloc(struct tk_vm *vm, size_t len, uint64_t *gva);
 void tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len);
 
+/* 0 if [gva, gva+len) is guest memory the guest may read, else -EFAULT. */
+int tk_vm_readable(struct tk_vm *vm, uint64_t gva, size_t len);
+
 /* Checked copies into and out of guest memory, for the embedder. */
 int tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len);
 int tk_vm_copy_from(struct tk_vm *vm, void *dst, uint64_t gva, size_t len);

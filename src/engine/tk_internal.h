@@ -142,6 +142,7 @@ struct tk_vm {
 	uint32_t		ring_next;
 	uint64_t		*dirty;		/* a fork: pages to restore, a bit each */
 	uint64_t		dirty_pages;
+	uint64_t		dirty_base;	/* dirty_pages when the call began */
 	uint64_t		max_dirty;	/* pages a call may dirty; 0: any */
 
 	/* A main VM keeps retired forks, reset, to hand out again (fork.c). */

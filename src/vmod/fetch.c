@@ -7,6 +7,7 @@
  * reused (its connections stay open), never shared; a fetch ends before the
  * hypercall returns, so none outlives its request.
  */
+#define _GNU_SOURCE	/* strcasestr */
 #include "config.h"
 
 #include <curl/curl.h>
@@ -82,17 +83,81 @@ header_write(char *data, size_t size, size_t n, void *priv)
 	return (size * n);
 }
 
+/*
+ * allowed_urls against a normalised URL (or, for a self-request, its path):
+ * a regular expression anywhere, a prefix only up to a boundary, so that
+ * "http://h" does not admit "http://h.example" nor "/api" admit "/api2"
+ * (a prefix that ends in "/" or ":" is its own boundary: "http://h:" is
+ * host h on any port).
+ */
 static int
 url_allowed(const struct tkvmod_config *cfg, const char *url)
 {
 	for (unsigned i = 0; i < cfg->n_allowed; i++) {
 		const char *a = cfg->allowed_urls[i];
+		size_t n = strlen(a);
 
-		if (a[0] == '^' ? regexec(&cfg->allowed_re[i], url, 0, NULL, 0) == 0 :
-		    strncmp(url, a, strlen(a)) == 0)
+		if (a[0] == '^') {
+			if (regexec(&cfg->allowed_re[i], url, 0, NULL, 0) == 0)
+				return (1);
+		} else if (strncmp(url, a, n) == 0 && (n == 0 ||
+		    strchr("/:", a[n - 1]) != NULL || strchr("/?#", url[n]) != NULL)) {
 			return (1);
+		}
 	}
 	return (0);
+}
+
+/*
+ * Parses (url) as libcurl will, with dot segments resolved: what is checked
+ * is what is fetched.  User info is refused (it hides the real host), and
+ * so are encoded dots and slashes (a server might decode them).  The
+ * result, malloc'ed, in (*full); for a self-request "/path", (*path) points
+ * at its path and query within it.
+ */
+static int
+url_normalise(const char *url, int self, const char *origin, char **full,
+    const char **path)
+{
+	CURLU *h = curl_url();
+	char *u = NULL, *user = NULL, *tmp;
+	int r = -1;
+
+	*full = NULL;
+	if (h == NULL)
+		return (-1);
+	if (self) {
+		tmp = malloc(strlen(origin) + strlen(url) + 1);
+		if (tmp == NULL)
+			goto out;
+		sprintf(tmp, "%s%s", origin, url);
+		r = curl_url_set(h, CURLUPART_URL, tmp, 0) == CURLUE_OK ? 0 : -1;
+		free(tmp);
+	} else {
+		r = curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK ? 0 : -1;
+	}
+	if (r == 0 && curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK)
+		r = -1;
+	if (r == 0 && curl_url_get(h, CURLUPART_URL, &u, 0) != CURLUE_OK)
+		r = -1;
+	/* Encoded dots or slashes could still walk up a path on some server. */
+	if (r == 0 && (strcasestr(u, "%2e") != NULL || strcasestr(u, "%2f") != NULL))
+		r = -1;
+	if (r == 0) {
+		*full = strdup(u);
+		r = *full != NULL ? 0 : -1;
+	}
+	if (r == 0 && self) {
+		/* The path starts at the first "/" after "scheme://host[:port]". */
+		*path = strchr(strstr(*full, "://") + 3, '/');
+		if (*path == NULL)
+			*path = "/";
+	}
+out:
+	curl_free(user);
+	curl_free(u);
+	curl_url_cleanup(h);
+	return (r);
 }
 
 /*
@@ -195,7 +260,7 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	struct tinykvm_abi_fetch f;
 	char *url = NULL, *method = NULL, *headers = NULL, *rbody = NULL;
 	char depth_hdr[96], host_hdr[512], *full = NULL, *line, *save;
-	const char *host;
+	const char *host, *path = NULL;
 	int have_host = 0;
 	const char *ctype = NULL;
 	double left = run->deadline - tkvmod_now();
@@ -223,7 +288,19 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 		}
 	}
 	self = url[0] == '/';
-	if (!url_allowed(cfg, url)) {
+	if (self && (ps == NULL || (ps->self_socket == NULL && ps->self_prefix == NULL))) {
+		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
+		    "need tinykvm.init_self_requests() in vcl_init");
+		goto out;
+	}
+	(void)pthread_once(&curl_once, curl_setup);
+	if (url_normalise(url, self, self ? (ps->self_socket ? "http://localhost" :
+	    ps->self_prefix) : NULL, &full, &path) < 0) {
+		r = fetch_error(run, url, TINYKVM_FETCH_EFAILED, "not a URL we "
+		    "fetch (bad syntax, or user info)");
+		goto out;
+	}
+	if (!url_allowed(cfg, self ? path : full)) {
 		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "not in allowed_urls");
 		goto out;
 	}
@@ -231,11 +308,6 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	if (self && depth + 1 > TKVMOD_MAX_DEPTH) {
 		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
 		    "nested deeper than 4");
-		goto out;
-	}
-	if (self && (ps == NULL || (ps->self_socket == NULL && ps->self_prefix == NULL))) {
-		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
-		    "need tinykvm.init_self_requests() in vcl_init");
 		goto out;
 	}
 	if (left <= 0.001) {
@@ -247,11 +319,6 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 		goto out;
 
 	if (self) {
-		full = malloc(strlen(url) + (ps->self_prefix ? strlen(ps->self_prefix) : 0) + 32);
-		if (full == NULL)
-			goto out;
-		sprintf(full, "%s%s", ps->self_socket ? "http://localhost" :
-		    ps->self_prefix, url);
 		if (ps->self_socket)
 			curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ps->self_socket);
 		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d %s",
@@ -273,7 +340,7 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	    (size_t)snprintf(host_hdr, sizeof host_hdr, "Host: %s", host) <
 	    sizeof host_hdr)
 		list = curl_slist_append(list, host_hdr);
-	curl_easy_setopt(c, CURLOPT_URL, self ? full : url);
+	curl_easy_setopt(c, CURLOPT_URL, full);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,

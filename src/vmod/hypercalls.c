@@ -62,8 +62,9 @@ respond(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a, int *end)
 	    sizeof reply->content_type, a[1], a[2])) < 0 ||
 	    !value_ok(reply->content_type))
 		why = "bad Content-Type";
-	else if (a[4] > run->program->cfg.max_memory)
-		why = "body larger than the program's memory";
+	else if (a[4] > run->program->cfg.max_memory ||
+	    tk_vm_readable(vm, a[3], a[4]) < 0)
+		why = "body not in readable guest memory";
 	else if (a[4] > 0 && (reply->body = malloc(a[4])) == NULL)
 		why = "out of memory for the body";
 	else if (a[4] > 0 && tk_vm_copy_from(vm, reply->body, a[3], a[4]) < 0)
@@ -81,7 +82,8 @@ respond(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a, int *end)
 static int64_t
 header_get(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 {
-	char name[128], hdr[132];	/* a length byte counts up to 255 */
+	/* Varnish's header length byte is a signed char: names stay under 127. */
+	char name[127], hdr[131];
 	const char *value;
 	size_t len;
 
@@ -105,6 +107,10 @@ header_get(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 	return ((int64_t)len);
 }
 
+/* What one response may add: bounds the host memory a guest can claim. */
+#define MAX_ADDED_HEADERS	100
+#define MAX_ADDED_BYTES		(64 * 1024)
+
 static int64_t
 header_add(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 {
@@ -113,7 +119,8 @@ header_add(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 
 	if (string_in(vm, name, sizeof name, a[0], a[1]) < 0 || !token_ok(name))
 		return (-EINVAL);
-	if (a[3] > TINYKVM_MAX_HEADER)
+	if (a[3] > TINYKVM_MAX_HEADER || run->headers_added >= MAX_ADDED_HEADERS ||
+	    VSB_len(run->reply->headers) + strlen(name) + a[3] + 3 > MAX_ADDED_BYTES)
 		return (-E2BIG);
 	value = malloc(a[3] + 1);
 	if (value == NULL)
@@ -121,8 +128,10 @@ header_add(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 	r = string_in(vm, value, a[3] + 1, a[2], a[3]);
 	if (r == 0 && !value_ok(value))
 		r = -EINVAL;
-	if (r == 0)
+	if (r == 0) {
 		VSB_printf(run->reply->headers, "%s: %s\n", name, value);
+		run->headers_added++;
+	}
 	free(value);
 	return (r);
 }

@@ -17,6 +17,7 @@ struct tkvmod_run {
 	const struct tkvmod_call	*call;
 	struct tkvmod_reply		*reply;
 	int				responded;
+	unsigned			headers_added;
 	double				deadline;	/* CLOCK_MONOTONIC s: fetches end by then */
 	char				error[192];	/* why a hypercall ended the run */
 };

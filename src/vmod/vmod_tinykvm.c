@@ -17,18 +17,15 @@
 #include "vcc_tinykvm_if.h"
 #include "tkvmod.h"
 
+/* The VCL's programs: made at its load, so requests never race to make them. */
 static struct tkvmod_programs *
 programs_of(VRT_CTX, struct vmod_priv *priv)
 {
 	struct tkvmod_programs *ps;
 
 	if (priv->priv == NULL) {
-		ALLOC_OBJ(ps, TKVMOD_PROGRAMS_MAGIC);
-		if (ps == NULL) {
-			VRT_fail(ctx, "tinykvm: out of memory");
-			return (NULL);
-		}
-		priv->priv = ps;
+		VRT_fail(ctx, "tinykvm: out of memory at VCL load");
+		return (NULL);
 	}
 	CAST_OBJ_NOTNULL(ps, priv->priv, TKVMOD_PROGRAMS_MAGIC);
 	return (ps);
@@ -53,7 +50,15 @@ programs_free(struct tkvmod_programs *ps)
 int v_matchproto_(vmod_event_f)
 vmod_event(VRT_CTX, struct vmod_priv *priv, enum vcl_event_e e)
 {
+	struct tkvmod_programs *ps;
+
 	(void)ctx;
+	if (e == VCL_EVENT_LOAD && priv->priv == NULL) {
+		ALLOC_OBJ(ps, TKVMOD_PROGRAMS_MAGIC);
+		if (ps == NULL)
+			return (-1);
+		priv->priv = ps;
+	}
 	/* The VCL's programs, their VMs and directors go with it. */
 	if (e == VCL_EVENT_DISCARD && priv->priv != NULL) {
 		programs_free(priv->priv);
@@ -158,6 +163,11 @@ vmod_program(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 	struct tkvmod_program *p;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	/* Its url and arg live in the fetch's task: elsewhere they would be lost. */
+	if (ctx->method != VCL_MET_BACKEND_FETCH) {
+		VRT_fail(ctx, "tinykvm.program() is only for vcl_backend_fetch");
+		return (NULL);
+	}
 	p = program_get(ctx, priv, name);
 	if (p == NULL)
 		return (NULL);
@@ -307,6 +317,12 @@ vmod_to_string(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 	const char *s;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
+	/* vcl_init and vcl_fini have no request, and no log to write to. */
+	if (ctx->vsl == NULL) {
+		VRT_fail(ctx, "tinykvm.to_string() is for client and backend "
+		    "subroutines");
+		return (on_error);
+	}
 	p = program_get(ctx, priv, name);
 	if (p == NULL)
 		return (on_error);

@@ -17,7 +17,7 @@
 /* The guest's handlers, in the order fork_guest.c registers them. */
 enum { H_EMPTY, H_WRITE_SECRET, H_READ_SECRET, H_DIRTY, H_FAULT, H_SPIN,
 	H_WAIT_AGAIN, H_NOPS, H_BUMP, H_ALLOCATE, H_DATA_SUM, H_VEC_WRITE,
-	H_VEC_READ };
+	H_VEC_READ, H_REMAP, H_PEEK };
 
 #define SECOND	1000000000ULL
 
@@ -288,6 +288,23 @@ test_wait_twice_or_never(void **state)
 	tk_vm_destroy(main);
 }
 
+/* The host's own writes into a fork (here mremap's copy) are undone too. */
+static void
+test_host_writes_reset(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	uint64_t moved;
+
+	(void)state;
+	/* The guest does not touch the copy, so KVM never logs it dirty. */
+	moved = call1(fork, H_REMAP, 0);
+	assert_true((int64_t)moved > 0);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(call1(fork, H_PEEK, moved), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
 static void
 test_retired_fork_comes_back_pristine(void **state)
 {
@@ -320,6 +337,7 @@ main(void)
 		cmocka_unit_test(test_request_memory_limit),
 		cmocka_unit_test(test_wait_twice_or_never),
 		cmocka_unit_test(test_retired_fork_comes_back_pristine),
+		cmocka_unit_test(test_host_writes_reset),
 	};
 	char err[256];
 

@@ -183,6 +183,8 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 	if (r < 0)
 		return (r);
 	/* Both ranges are guest memory we checked: copy on the host side. */
+	if (vm->dirty != NULL)
+		tk_dirty_mark(vm, to, old_len);
 	memcpy(vm->mem + to, vm->mem + old, old_len);
 	area_release(vm, old, old + old_len);
 	return ((int64_t)to);

@@ -13,7 +13,7 @@
 
 extern const char tk_kernel_fault_return[];
 
-/* Flags a user may set (CF PF AF ZF SF TF DF OF AC ID), plus IF and bit 1. */
+/* Flags a user may set (CF PF AF ZF SF TF DF OF NT RF AC ID), plus IF and bit 1. */
 #define RFLAGS_USER	0x254dd5ULL
 #define RFLAGS_FIXED	0x202ULL
 

@@ -4,9 +4,11 @@
  * request to do.  argv[1] picks a variant: "nowait" returns from main without
  * waiting, "twice" waits twice; a number is MiB of data to fill at init.
  */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tinykvm/abi.h"
 
@@ -106,12 +108,35 @@ h_vector_read(void)
 	return v;
 }
 
+/* Makes mremap move a written mapping; returns where the data went. */
+static long
+h_remap(void)
+{
+	char *a = mmap(NULL, 8192, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *b;
+
+	memset(a, 'S', 8192);
+	/* A neighbour right after it, so growing must move. */
+	(void)mmap(a + 8192, 4096, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	b = mremap(a, 8192, 65536, MREMAP_MAYMOVE);
+	return (b == MAP_FAILED || b == a ? -1 : (long)b);
+}
+
+static long
+h_peek(long address)
+{
+	return (*(volatile char *)address);
+}
+
 static long (*const handlers[])() = {
 	(long (*)())h_empty, (long (*)())h_write_secret, (long (*)())h_read_secret,
 	(long (*)())h_dirty, (long (*)())h_fault, (long (*)())h_spin,
 	(long (*)())h_wait_again, (long (*)())h_nops, (long (*)())h_bump,
 	(long (*)())h_allocate, (long (*)())h_data_sum,
 	(long (*)())h_vector_write, (long (*)())h_vector_read,
+	(long (*)())h_remap, (long (*)())h_peek,
 };
 
 int
