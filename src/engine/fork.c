@@ -429,6 +429,22 @@ hot_restore(struct tk_vm *fork, enum tk_reset_mode mode)
 			memcpy(fork->mem + p, pristine + p, TK_PAGE_SIZE);
 }
 
+/* True if the guest changed a segment (mov to %fs, arch_prctl) since the image. */
+static int
+segments_changed(const struct tk_vm *fork, const struct kvm_sregs *snap)
+{
+	const struct kvm_sregs *now = &fork->run->s.regs.sregs;
+	const struct kvm_segment *a[] = { &now->cs, &now->ss, &now->ds, &now->es,
+	    &now->fs, &now->gs };
+	const struct kvm_segment *b[] = { &snap->cs, &snap->ss, &snap->ds,
+	    &snap->es, &snap->fs, &snap->gs };
+
+	for (unsigned i = 0; i < sizeof a / sizeof a[0]; i++)
+		if (a[i]->selector != b[i]->selector || a[i]->base != b[i]->base)
+			return (1);
+	return (0);
+}
+
 int
 tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 {
@@ -445,17 +461,15 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 	if (fork->needs_reset &&
 	    ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0)
 		return (-errno);
-	if (fork->needs_reset &&
-	    ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0)
-		return (-errno);
-	if ((fork->needs_reset || fork->fs_changed) &&
-	    tk_cpu_msrs(fork, snap->fs_base) < 0)
+	/* Segments and their bases (the TLS pointer): only when they moved. */
+	if ((fork->needs_reset || segments_changed(fork, &snap->sregs)) &&
+	    (ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0 ||
+	    tk_cpu_msrs(fork, snap->fs_base) < 0))
 		return (-EIO);
 	if (proc_copy(&fork->proc, &snap->proc) < 0)
 		return (-ENOMEM);
 	fork->call_rsp = fork->snap_call_rsp;
 	fork->dirty_base = 0;
 	fork->needs_reset = 0;
-	fork->fs_changed = 0;
 	return (0);
 }

@@ -141,7 +141,8 @@ tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen)
 		return (-errno);
 	}
 	vm->run_size = (size_t)size;
-	vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+	/* Segments come along on each exit too (no ioctl): a reset checks them. */
+	vm->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 	return (0);
 }
 

@@ -132,7 +132,6 @@ struct tk_vm {
 	int			called;		/* has served a call: main() cannot go on */
 	int			ended;		/* exited, faulted or timed out outside a call */
 	int			needs_reset;	/* a call ended in a fault or timeout */
-	int			fs_changed;	/* arch_prctl ran: restore FS on reset */
 	uint64_t		call_rsp;	/* stack top for the next call */
 	uint64_t		snap_call_rsp;	/* call_rsp before any push */
 	int			call_xrstor;	/* how a call restores vector state */

@@ -17,7 +17,7 @@
 /* The guest's handlers, in the order fork_guest.c registers them. */
 enum { H_EMPTY, H_WRITE_SECRET, H_READ_SECRET, H_DIRTY, H_FAULT, H_SPIN,
 	H_WAIT_AGAIN, H_NOPS, H_BUMP, H_ALLOCATE, H_DATA_SUM, H_VEC_WRITE,
-	H_VEC_READ, H_REMAP, H_PEEK };
+	H_VEC_READ, H_REMAP, H_PEEK, H_FS_BREAK, H_TLS };
 
 #define SECOND	1000000000ULL
 
@@ -305,6 +305,21 @@ test_host_writes_reset(void **state)
 	tk_vm_destroy(main);
 }
 
+/* A request that moves a segment (the TLS base) does not break the next. */
+static void
+test_segments_reset(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+
+	(void)state;
+	assert_int_equal(call1(fork, H_TLS, 0), 5);
+	call1(fork, H_FS_BREAK, 0);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(call1(fork, H_TLS, 0), 5);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
 static void
 test_retired_fork_comes_back_pristine(void **state)
 {
@@ -338,6 +353,7 @@ main(void)
 		cmocka_unit_test(test_wait_twice_or_never),
 		cmocka_unit_test(test_retired_fork_comes_back_pristine),
 		cmocka_unit_test(test_host_writes_reset),
+		cmocka_unit_test(test_segments_reset),
 	};
 	char err[256];
 

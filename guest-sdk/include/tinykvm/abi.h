@@ -34,7 +34,7 @@
 /* Numbers from here up belong to the embedder (the VMOD's HTTP calls, fetch, logging). */
 #define TINYKVM_HC_EMBEDDER		0x10100
 
-#define TINYKVM_MAX_HANDLERS		16
+#define TINYKVM_MAX_HANDLERS		32
 
 /*
  * The VMOD's hypercalls, 0x10100-0x101ff.  Strings are passed as pointer and

@@ -365,7 +365,6 @@ tk_cpu_set_fs(struct tk_vm *vm, uint64_t base)
 	/* A non-canonical base would make the next entry fail: refuse it. */
 	if (base >= (1ULL << 47))
 		return (-EPERM);
-	vm->fs_changed = 1;
 	return (msr_access(vm, KVM_SET_MSRS, MSR_FS_BASE, &base));
 }
 

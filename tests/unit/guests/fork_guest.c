@@ -130,6 +130,22 @@ h_peek(long address)
 	return (*(volatile char *)address);
 }
 
+static __thread volatile long tls_value = 5;
+
+/* Points %fs at another segment: thread-local storage breaks. */
+static long
+h_fs_break(void)
+{
+	__asm__ volatile("movw %0, %%fs" : : "r"((unsigned short)0x2b));
+	return (0);
+}
+
+static long
+h_tls(void)
+{
+	return (tls_value);
+}
+
 static long (*const handlers[])() = {
 	(long (*)())h_empty, (long (*)())h_write_secret, (long (*)())h_read_secret,
 	(long (*)())h_dirty, (long (*)())h_fault, (long (*)())h_spin,
@@ -137,6 +153,7 @@ static long (*const handlers[])() = {
 	(long (*)())h_allocate, (long (*)())h_data_sum,
 	(long (*)())h_vector_write, (long (*)())h_vector_read,
 	(long (*)())h_remap, (long (*)())h_peek,
+	(long (*)())h_fs_break, (long (*)())h_tls,
 };
 
 int
