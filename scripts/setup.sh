@@ -2,9 +2,12 @@
 # Set up a fresh Debian 12 machine for vmod-tinykvm, build it, and either run
 # the demo or the whole test suite. Run as root from anywhere:
 #
-#   sudo bash scripts/setup.sh demo    build, then run examples/hello/hello
-#   sudo bash scripts/setup.sh test    build, make check, then the engine
-#                                      tests again under ASan/UBSan
+#   sudo bash scripts/setup.sh demo    build, then serve examples/hello
+#   sudo bash scripts/setup.sh test    build, then run every test lane:
+#                                      make check and the engine tests
+#                                      under ASan/UBSan, natively where
+#                                      /dev/kvm opens and in the
+#                                      standard-KVM VM (tests/vm/vm.sh)
 #
 # Builds are out of tree: build/ (normal) and build-asan/ (sanitizers); the
 # source tree itself is never configured. `test` ends with one line
@@ -32,6 +35,7 @@ PACKAGES=(
 	libvarnishapi-dev varnish libelf-dev libcmocka-dev musl-tools
 	busybox-static libjansson-dev libcurl4-openssl-dev python3-docutils
 	wrk hyperfine gnuplot-nox time curl
+	qemu-system-x86 kmod cpio iproute2
 )
 
 log() {
@@ -67,27 +71,38 @@ install_packages() {
 	apt-get install -y -q "${PACKAGES[@]}"
 }
 
-setup_kvm() {
-	if [ ! -e /dev/kvm ]; then
-		modprobe kvm_intel 2>/dev/null || modprobe kvm_amd 2>/dev/null || true
-	fi
-	[ -e /dev/kvm ] || die "/dev/kvm does not exist: this machine has no KVM.
-  Enable hardware virtualization (VT-x/AMD-V) in the firmware, or nested
-  virtualization if this is a VM, and load the kvm_intel or kvm_amd module."
-
-	log "giving group kvm access to /dev/kvm"
+# kvm_group: group kvm for /dev/kvm, with vcache (varnishd's worker) in it,
+# the way an admin gives a service KVM.  Done with or without /dev/kvm here:
+# the standard-KVM lane's VM uses this machine's /etc/group.
+kvm_group() {
 	getent group kvm >/dev/null || groupadd --system kvm
-	chgrp kvm /dev/kvm
-	chmod 0660 /dev/kvm
+	if id vcache >/dev/null 2>&1; then
+		usermod -aG kvm vcache
+	fi
 	mkdir -p /etc/udev/rules.d
 	echo 'KERNEL=="kvm", GROUP="kvm", MODE="0660"' \
 	    >/etc/udev/rules.d/65-kvm.rules
 	if command -v udevadm >/dev/null; then
 		udevadm control --reload-rules 2>/dev/null || true
 	fi
-	if id vcache >/dev/null 2>&1; then
-		usermod -aG kvm vcache
+}
+
+# have_kvm: true if this machine's /dev/kvm opens and TINYKVM_NO_DEVKVM is
+# unset (set it to prove the no-/dev/kvm path on a machine with KVM).
+have_kvm() {
+	[ -z "${TINYKVM_NO_DEVKVM:-}" ] || return 1
+	if [ ! -e /dev/kvm ]; then
+		modprobe kvm_intel 2>/dev/null || modprobe kvm_amd 2>/dev/null || true
 	fi
+	[ -e /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null
+}
+
+setup_kvm() {
+	kvm_group
+	[ -e /dev/kvm ] || return 0
+	log "giving group kvm access to /dev/kvm"
+	chgrp kvm /dev/kvm
+	chmod 0660 /dev/kvm
 }
 
 # configure_build DIR [configure arguments...]
@@ -138,6 +153,10 @@ DEMO_NAME=/var/lib/varnish/tinykvm-demo
 run_demo() {
 	local vcl=$DEMO_DIR/hello.vcl pidfile=/run/tinykvm-demo.pid
 
+	have_kvm || die "/dev/kvm cannot be opened here: this machine has no KVM.
+  Enable hardware virtualization (VT-x/AMD-V) in the firmware, or nested
+  virtualization if this is a VM, and load the kvm_intel or kvm_amd module.
+  (The tests run anyway: scripts/setup.sh test boots a VM with its own KVM.)"
 	log "installing vmod-tinykvm and the hello example"
 	make -C build install >/dev/null
 	install -d "$DEMO_DIR/hello"
@@ -166,33 +185,77 @@ run_demo() {
 	log "the demo keeps running: http://127.0.0.1:8080/ (stop it: kill \$(cat $pidfile))"
 }
 
+# The test lanes.  Each leaves its automake suite log in $top/lanes/NAME.log
+# and one line "NAME: N passed, N failed, M min" in $top/lanes/summary.
+LANES=$top/build/lanes
+
+# lane NAME DIR MAKE-ARGS...: runs `make -C DIR MAKE-ARGS` here and records it.
+lane() {
+	local name=$1 dir=$2 start rc=0
+	shift 2
+	start=$(date +%s)
+	log "lane $name: make -C $dir $*"
+	rm -f "$dir/test-suite.log"
+	make -C "$dir" "$@" || rc=1
+	lane_record "$name" "$dir" "$start" "$rc"
+}
+
+# vm_lane NAME DIR MAKE-ARGS...: the same inside the standard-KVM VM.
+vm_lane() {
+	local name=$1 dir=$2 start rc=0
+	shift 2
+	start=$(date +%s)
+	log "lane $name (standard KVM in a qemu VM): make -C $dir $*"
+	rm -f "$dir/test-suite.log"
+	TINYKVM_TIME_SCALE=${TINYKVM_TIME_SCALE:-20} \
+	    bash "$top/tests/vm/vm.sh" run "$dir" make "$@" || rc=1
+	lane_record "$name" "$dir" "$start" "$rc"
+}
+
+lane_record() {
+	local name=$1 dir=$2 start=$3 rc=$4 p f
+	read -r p f < <(suite_counts "$dir")
+	# A lane that failed without a failing test (it could not start) is one.
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		f=1
+	fi
+	[ -f "$dir/test-suite.log" ] && cp "$dir/test-suite.log" "$LANES/$name.log"
+	printf '%s: %d passed, %d failed, %d min\n' "$name" "$p" "$f" \
+	    $(( ($(date +%s) - start + 59) / 60 )) >>"$LANES/summary"
+}
+
 run_tests() {
-	local status=0 pass fail p f
+	local pass=0 fail=0 p f
 
-	rm -f build/test-suite.log build-asan/test-suite.log
-
-	log "make check in build/"
-	make -C build -j"$jobs" check || status=1
-
+	rm -rf "$LANES"
+	mkdir -p "$LANES"
 	configure_build build-asan \
 	    CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -g -O1"
-	log "engine tests under ASan/UBSan in build-asan/"
-	# UBSan only reports by default; make it fail the test.
-	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	    make -C build-asan -j"$jobs" check-engine || status=1
+	# Everything the tests need is built here, at full speed, before any VM.
+	log "building the tests"
+	make -C build -j"$jobs" check TESTS= >/dev/null
+	make -C build-asan -j"$jobs" check TESTS="" >/dev/null
 
-	pass=0
-	fail=0
-	for dir in build build-asan; do
-		read -r p f < <(suite_counts "$dir")
+	# UBSan only reports by default; make it fail the test.
+	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	if have_kvm; then
+		lane native build -j"$jobs" check
+		lane native-asan build-asan -j"$jobs" check-engine
+		vm_lane standard-kvm build -j"$jobs" check
+	else
+		log "no usable /dev/kvm here${TINYKVM_NO_DEVKVM:+ (TINYKVM_NO_DEVKVM is set)}:" \
+		    "every test runs in the standard-KVM VM"
+		vm_lane standard-kvm build -j"$jobs" check
+		vm_lane standard-kvm-asan build-asan -j"$jobs" check-engine
+	fi
+
+	cat "$LANES/summary"
+	while read -r p _ f _; do
 		pass=$((pass + p))
 		fail=$((fail + f))
-	done
-	if [ "$status" -ne 0 ] && [ "$fail" -eq 0 ]; then
-		fail=1
-	fi
+	done < <(sed 's/^[^:]*: //; s/,//g' "$LANES/summary")
 	echo "$pass passed, $fail failed"
-	[ "$status" -eq 0 ] && [ "$fail" -eq 0 ]
+	[ "$fail" -eq 0 ]
 }
 
 install_packages

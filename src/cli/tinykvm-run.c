@@ -35,7 +35,9 @@ usage(FILE *f)
 	    "  --timeout SECONDS   stop the program after this long (default 10)\n"
 	    "  --max-memory MIB    guest memory (default 256)\n"
 	    "  --env K=V           add to the program's environment (empty by default)\n"
-	    "  --verbose           report each unsupported system call once\n"
+	    "  --verbose           say which KVM runs the program and which\n"
+	    "                      protections are on; report each unsupported\n"
+	    "                      system call once\n"
 	    "  --get URL           once main() waits for requests, send it a GET for\n"
 	    "                      URL and print the response (HTTP) on stdout\n"
 	    "  --post URL          the same with a POST whose body is stdin\n"
@@ -153,6 +155,22 @@ request_finish(struct tk_vm *vm, struct cli_request *req, double timeout)
 	return (status);
 }
 
+/* --verbose: which KVM this is and what protects the guest, read from inside it. */
+static void
+platform_report(struct tk_vm *vm)
+{
+	struct tk_platform plat;
+	char err[256], line[256];
+
+	if (tk_vm_platform(vm, &plat, err, sizeof err) < 0) {
+		fprintf(stderr, "tinykvm-run: %s: platform unknown: %s\n", program,
+		    err);
+		return;
+	}
+	tk_platform_describe(&plat, line, sizeof line);
+	fprintf(stderr, "tinykvm-run: platform: %s\n", line);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -255,6 +273,8 @@ main(int argc, char **argv)
 		/* Without KVM nothing could load: that is the sandbox failing. */
 		return (tk_kvm_available(err, sizeof err) < 0 ? EXIT_SANDBOX : EXIT_USAGE);
 	}
+	if (cfg.verbose)
+		platform_report(vm);
 	(void)tk_vm_run(vm, (uint64_t)(timeout * 1e9), &res);
 	if (res.stop == TK_STOP_WAIT && req.method != NULL)
 		return (request_finish(vm, &req, timeout));

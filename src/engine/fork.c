@@ -71,6 +71,28 @@ tk_snapshot_free(struct tk_snapshot *snap)
 	free(snap);
 }
 
+/*
+ * Writes the image tk_ugate_call restores from.  KVM_GET_XSAVE reports the
+ * host's view: its XSTATE_BV may mark components the guest's XCR0 lacks
+ * (PKRU, on every CPU with PKU), and XRSTOR faults on such an image.  Keep
+ * only what XCR0 enables; the standard (uncompacted) format has XCOMP_BV 0.
+ */
+static void
+xsave_image_write(struct tk_vm *vm, const struct tk_snapshot *snap)
+{
+	uint8_t *img = vm->mem + TK_XSAVE_ADDR;
+	uint64_t xcr0 = 0, bv;
+
+	memcpy(img, snap->xsave.region, TK_PAGE_SIZE);
+	for (uint32_t i = 0; i < snap->xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (snap->xcrs.xcrs[i].xcr == 0)
+			xcr0 = snap->xcrs.xcrs[i].value;
+	memcpy(&bv, img + TK_XSAVE_BV_OFFSET, sizeof bv);
+	bv &= xcr0;
+	memcpy(img + TK_XSAVE_BV_OFFSET, &bv, sizeof bv);
+	memset(img + TK_XSAVE_BV_OFFSET + 8, 0, 8);
+}
+
 int
 tk_snapshot_take(struct tk_vm *vm)
 {
@@ -86,7 +108,7 @@ tk_snapshot_take(struct tk_vm *vm)
 		return (-EIO);
 	}
 	/* Calls restore the vector state in the guest (tk_ugate_call*). */
-	memcpy(vm->mem + TK_XSAVE_ADDR, snap->xsave.region, TK_PAGE_SIZE);
+	xsave_image_write(vm, snap);
 	vm->call_xrstor = (snap->sregs.cr4 & CR4_OSXSAVE) ? TK_RESTORE_XRSTOR :
 	    TK_RESTORE_FXRSTOR;
 	/* It paused inside a hypercall, maybe in ring 0: calls run in ring 3. */

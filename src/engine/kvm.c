@@ -303,6 +303,8 @@ exit_handle(struct tk_vm *vm)
 			tk_linux_syscall(vm, 0);
 		else if (run->io.port == TK_PORT_FAULT)
 			exception_handle(vm);
+		else if (run->io.port == TK_PORT_PROBE && vm->probing)
+			tk_probe_done(vm);
 		else
 			tk_stop(vm, TK_STOP_ERROR, 0, 0, "I/O to unknown port 0x%x",
 			    run->io.port);

@@ -70,6 +70,30 @@ struct tk_result {
 /* Checks that /dev/kvm can be opened read-write; explains how to fix it if not. */
 int tk_kvm_available(char *err, size_t errlen);
 
+/* What a VM's guest CPU runs with, read from inside the guest (tk_vm_platform). */
+struct tk_platform {
+	char		kvm[40];	/* "standard KVM (kvm_amd)", "PVM (kvm_pvm)" */
+	int		pvm;		/* the KVM is PVM (shadow paging, ring-3 guests) */
+	int		syscall_gate;	/* SYSCALL goes through the user-mode gate */
+	int		smep, smap, umip, wp, nx;
+	uint64_t	cr0, cr4, efer, xcr0;
+	uint32_t	cpuid7[3];	/* CPUID.(7,0) EBX, ECX, EDX in the guest */
+};
+
+/*
+ * Fills (p) by running a probe in (vm)'s kernel: control registers, EFER,
+ * XCR0 and CPUID leaf 7 as the guest sees them.  (vm) must not be in a run;
+ * its registers are put back.  One VM exit.
+ */
+int tk_vm_platform(struct tk_vm *vm, struct tk_platform *p, char *err,
+    size_t errlen);
+
+/*
+ * One line for logs: "standard KVM (kvm_amd); SMEP SMAP UMIP WP NX; SYSCALL
+ * ring-0 entry; XCR0 0x7 (x87 SSE AVX)".
+ */
+void tk_platform_describe(const struct tk_platform *p, char *buf, size_t len);
+
 /* Loads the ELF at (path) into a new VM per (cfg) and makes it ready to run. */
 int tk_vm_create(struct tk_vm **vmp, const char *path,
     const struct tk_vm_config *cfg, char *err, size_t errlen);

@@ -31,6 +31,7 @@ struct kvm_run;
 #define TK_UGATE_ADDR		0x9000ULL	/* user-mode syscall gate, see kernel.S */
 #define TK_DOORBELL_ADDR	0xa000ULL	/* no memory behind it: a write exits */
 #define TK_XSAVE_ADDR		0xb000ULL	/* vector state calls start from */
+#define TK_XSAVE_BV_OFFSET	512		/* XSTATE_BV in the XSAVE header */
 /* How tk_ugate_call* restores the vector registers at the start of a call. */
 #define TK_RESTORE_XRSTOR	1
 #define TK_RESTORE_FXRSTOR	2
@@ -45,6 +46,7 @@ struct kvm_run;
 /* Port numbers our kernel uses to leave the guest. */
 #define TK_PORT_SYSCALL		0x01
 #define TK_PORT_FAULT		0x02
+#define TK_PORT_PROBE		0x03
 
 /* The exception frame kernel.S leaves on its stack, in qwords from the top of it. */
 #define TK_FRAME_ADDR		(TK_KSTACK_TOP - 7 * 8)
@@ -115,6 +117,7 @@ struct tk_vm {
 	void			*opaque;
 	int			verbose;
 	int			user_gate;	/* SYSCALL lands in ring 3 here */
+	int			probing;	/* tk_vm_platform's probe is running */
 
 	/* The run in progress. */
 	struct tk_watch		*watch;
@@ -192,6 +195,8 @@ int tk_cpu_features(struct tk_vm *vm, char *err, size_t errlen);
 int tk_cpu_msrs(struct tk_vm *vm, uint64_t fs_base);
 /* The user-mode code and data segments a program runs with. */
 void tk_cpu_user_segments(void *cs, void *ss);
+/* The ring-0 code and data segments our kernel runs with. */
+void tk_cpu_kernel_segments(void *cs, void *ss);
 /* Points LSTAR at the user-mode syscall gate, for hypervisors without ring-0 SYSCALL. */
 int tk_cpu_use_user_gate(struct tk_vm *vm);
 /* Sets the FS base (arch_prctl); 0 or -errno. */
@@ -200,6 +205,9 @@ int tk_cpu_set_fs(struct tk_vm *vm, uint64_t base);
 int tk_cpu_get_fs(struct tk_vm *vm, uint64_t *base);
 /* Guest address of a symbol of kernel.S. */
 uint64_t tk_kernel_addr(const void *sym);
+
+/* x86_64/probe.c: the probe's OUT arrived; ends the probe run. */
+void tk_probe_done(struct tk_vm *vm);
 
 /* x86_64/fault.c: turns an exception exit into a result. */
 void tk_fault_report(struct tk_vm *vm, uint64_t vector, uint64_t error,

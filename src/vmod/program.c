@@ -78,6 +78,19 @@ seconds_ns(double s)
 	return ((uint64_t)(s * 1e9));
 }
 
+/* Which KVM runs (p) and what protects it, read from inside its VM, for the load log. */
+static void
+platform_describe(struct tkvmod_program *p)
+{
+	struct tk_platform plat;
+	char err[200];
+
+	if (tk_vm_platform(p->main, &plat, err, sizeof err) == 0)
+		tk_platform_describe(&plat, p->platform, sizeof p->platform);
+	else
+		snprintf(p->platform, sizeof p->platform, "unknown (%s)", err);
+}
+
 /* Runs main() to wait_for_requests and makes the forks; the reason in p->error. */
 static int
 program_boot(struct tkvmod_program *p)
@@ -100,6 +113,7 @@ program_boot(struct tkvmod_program *p)
 		    p->cfg.filename, err);
 		return (-1);
 	}
+	platform_describe(p);
 	(void)tk_vm_run(p->main, seconds_ns(p->cfg.max_boot_time), &res);
 	switch (res.stop) {
 	case TK_STOP_WAIT:
@@ -134,10 +148,11 @@ program_boot(struct tkvmod_program *p)
 }
 
 int
-tkvmod_program_load(struct tkvmod_program *p)
+tkvmod_program_load(VRT_CTX, struct tkvmod_program *p)
 {
 	int r;
 
+	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
 	AZ(pthread_mutex_lock(&p->mtx));
 	while (p->state == TKVMOD_LOADING)
@@ -152,6 +167,12 @@ tkvmod_program_load(struct tkvmod_program *p)
 
 	/* Outside the lock: main() may take up to max_boot_time. */
 	r = program_boot(p);
+	if (r == 0 && ctx->vsl != NULL)
+		VSLb(ctx->vsl, SLT_VCL_Log, "tinykvm: program '%s' loaded; "
+		    "platform: %s", p->name, p->platform);
+	else if (r == 0)
+		VSL(SLT_VCL_Log, 0, "tinykvm: program '%s' loaded; platform: %s",
+		    p->name, p->platform);
 
 	AZ(pthread_mutex_lock(&p->mtx));
 	p->state = r == 0 ? TKVMOD_READY : TKVMOD_FAILED;

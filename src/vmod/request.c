@@ -96,7 +96,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	reply->headers = VSB_new_auto();
 	AN(reply->headers);
 
-	if (tkvmod_program_load(p) != 0) {
+	if (tkvmod_program_load(ctx, p) != 0) {
 		AZ(pthread_mutex_lock(&p->mtx));
 		p->stats.requests++;
 		AZ(pthread_mutex_unlock(&p->mtx));

@@ -66,6 +66,7 @@ struct tkvmod_program {
 	pthread_cond_t		cond;		/* the load finished, a fork came back */
 	enum tkvmod_state	state;
 	char			error[512];	/* why loading failed */
+	char			platform[256];	/* the KVM and protections it runs with */
 	struct tk_vm		*main;
 	struct tk_vm		**forks;	/* the pool */
 	unsigned		free_forks;	/* forks[0..free_forks) are free */
@@ -94,8 +95,9 @@ struct tkvmod_program *tkvmod_program_find(const struct tkvmod_programs *,
 struct tkvmod_program *tkvmod_program_new(const char *name,
     struct tkvmod_config *cfg);
 void tkvmod_program_free(struct tkvmod_program *p);
+struct vrt_ctx;
 /* Loads (p) if not yet loaded, waiting for a load in progress; 0 or -1. */
-int tkvmod_program_load(struct tkvmod_program *p);
+int tkvmod_program_load(const struct vrt_ctx *ctx, struct tkvmod_program *p);
 /* A free fork of (p) within its max_queue_time, or NULL (*why says why). */
 struct tk_vm *tkvmod_fork_acquire(struct tkvmod_program *p, const char **why);
 /* Resets (if asked) and returns a fork to its pool. */

@@ -149,7 +149,7 @@ vmod_start(VRT_CTX, struct vmod_priv *priv, VCL_STRING name)
 	p = program_get(ctx, priv, name);
 	if (p == NULL)
 		return (0);
-	if (tkvmod_program_load(p) != 0) {
+	if (tkvmod_program_load(ctx, p) != 0) {
 		VRT_fail(ctx, "tinykvm: program '%s': %s", p->name, p->error);
 		return (0);
 	}

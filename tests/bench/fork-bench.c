@@ -254,6 +254,19 @@ fork_rss(void)
 	tk_vm_destroy(main);
 }
 
+/* Which KVM the figures come from: exits cost ~60x more on PVM. */
+static void
+platform_print(struct tk_vm *vm)
+{
+	struct tk_platform plat;
+	char err[256], line[256];
+
+	if (tk_vm_platform(vm, &plat, err, sizeof err) != 0)
+		die("platform probe", err);
+	tk_platform_describe(&plat, line, sizeof line);
+	printf("platform %s\n", line);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -279,6 +292,7 @@ main(int argc, char **argv)
 	/* First, while this process holds no VM that fork() would copy too. */
 	native_fork(t);
 	main = main_vm("");
+	platform_print(main);
 	fork = fork_of(main);
 	call(fork, H_EMPTY, 0, 0);	/* warm up */
 	calls(fork, t);

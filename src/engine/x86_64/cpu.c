@@ -89,12 +89,17 @@ tables_write(struct tk_vm *vm)
 	uint64_t handler, base = TK_TSS_ADDR, limit = TSS_LIMIT;
 	unsigned v;
 
+	/*
+	 * Every descriptor is marked accessed: loading a segment whose
+	 * accessed bit is clear makes the CPU write it into the GDT, and our
+	 * GDT is read-only (a `mov %ax, %fs` in ring 3 would fault).
+	 */
 	gdt[0] = 0;
-	gdt[SEL_KCODE / 8] = gdt_segment(0x9a, 0xa);	/* P, DPL0, code; L, G */
-	gdt[SEL_KDATA / 8] = gdt_segment(0x92, 0xc);	/* P, DPL0, data; D, G */
-	gdt[SEL_UDATA / 8] = gdt_segment(0xf2, 0xc);	/* P, DPL3, data */
-	gdt[SEL_UCODE32 / 8] = gdt_segment(0xfa, 0xc);	/* P, DPL3, code; D */
-	gdt[SEL_UCODE / 8] = gdt_segment(0xfa, 0xa);	/* P, DPL3, code; L */
+	gdt[SEL_KCODE / 8] = gdt_segment(0x9b, 0xa);	/* P, DPL0, code; L, G */
+	gdt[SEL_KDATA / 8] = gdt_segment(0x93, 0xc);	/* P, DPL0, data; D, G */
+	gdt[SEL_UDATA / 8] = gdt_segment(0xf3, 0xc);	/* P, DPL3, data */
+	gdt[SEL_UCODE32 / 8] = gdt_segment(0xfb, 0xc);	/* P, DPL3, code; D */
+	gdt[SEL_UCODE / 8] = gdt_segment(0xfb, 0xa);	/* P, DPL3, code; L */
 	gdt[SEL_TSS / 8] = (limit & 0xffff) | ((base & 0xffffff) << 16) |
 	    (0x89ULL << 40) | (((base >> 24) & 0xff) << 56);
 	gdt[SEL_TSS / 8 + 1] = base >> 32;
@@ -227,6 +232,22 @@ tk_cpu_user_segments(void *cs, void *ss)
 	const struct kvm_segment data = {
 		.base = 0, .limit = 0xffffffff, .selector = SEL_UDATA | 3,
 		.type = 3, .present = 1, .dpl = 3, .db = 1, .s = 1, .g = 1,
+	};
+
+	memcpy(cs, &code, sizeof code);
+	memcpy(ss, &data, sizeof data);
+}
+
+void
+tk_cpu_kernel_segments(void *cs, void *ss)
+{
+	const struct kvm_segment code = {
+		.base = 0, .limit = 0xffffffff, .selector = SEL_KCODE,
+		.type = 11, .present = 1, .dpl = 0, .s = 1, .l = 1, .g = 1,
+	};
+	const struct kvm_segment data = {
+		.base = 0, .limit = 0xffffffff, .selector = SEL_KDATA,
+		.type = 3, .present = 1, .dpl = 0, .db = 1, .s = 1, .g = 1,
 	};
 
 	memcpy(cs, &code, sizeof code);

@@ -59,6 +59,36 @@ tk_kernel_fault_return:
 	addq	$16, %rsp
 	iretq
 
+/*
+ * The platform probe (probe.c): what the guest CPU really runs with, read
+ * from inside.  r8 = CR0, r9 = CR4, r10 = EFER, r11 = XCR0 (0 without
+ * OSXSAVE, where XGETBV would fault), rbx/rcx/rdx = CPUID.(7,0).  Touches no
+ * memory.  The host restores every register afterwards.
+ */
+	.globl	tk_kernel_probe
+tk_kernel_probe:
+	movq	%cr0, %r8
+	movq	%cr4, %r9
+	movl	$0xc0000080, %ecx	/* IA32_EFER */
+	rdmsr
+	shlq	$32, %rdx
+	orq	%rdx, %rax
+	movq	%rax, %r10
+	xorl	%r11d, %r11d
+	btq	$18, %r9		/* CR4.OSXSAVE */
+	jnc	1f
+	xorl	%ecx, %ecx
+	xgetbv
+	shlq	$32, %rdx
+	orq	%rdx, %rax
+	movq	%rax, %r11
+1:	movl	$7, %eax
+	xorl	%ecx, %ecx
+	cpuid
+	outl	%eax, $0x03		/* TK_PORT_PROBE */
+2:	hlt
+	jmp	2b
+
 tk_kernel_end:
 
 /*

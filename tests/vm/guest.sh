@@ -1,0 +1,35 @@
+#!/bin/sh
+# PID 1 of the lane VM, on the host's / over 9p: give it the mounts a Debian
+# system has, a /dev/kvm the way setup.sh gives it (group kvm, 0660), run the
+# command in RUNDIR/cmd.sh and leave its exit status in RUNDIR/status.  9p
+# cannot hold FIFOs or sockets, so every directory that needs them is tmpfs.
+rundir=$1
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
+mount -t tmpfs tmpfs /run
+mkdir -p /run/tmp /run/lock
+chmod 1777 /run/tmp
+mount -t tmpfs tmpfs /var/lib/varnish
+case "$rundir" in
+/tmp/*) ;;	# the tree is there: keep it, and use TMPDIR
+*) mount -t tmpfs tmpfs /tmp && chmod 1777 /tmp ;;
+esac
+hostname tinykvm-vm
+ip link set lo up 2>/dev/null || ifconfig lo up
+
+chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
+
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TMPDIR=/run/tmp LANG=C.UTF-8
+echo "==> VM lane: $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)," \
+    "/dev/kvm: $(stat -c '%G %a' /dev/kvm)"
+/bin/bash "$rundir/cmd.sh" </dev/null
+echo $? >"$rundir/status"
+sync
+echo o >/proc/sysrq-trigger
+sleep 60
