@@ -189,26 +189,20 @@ run_demo() {
 # and one line "NAME: N passed, N failed, M min" in $top/lanes/summary.
 LANES=$top/build/lanes
 
-# lane NAME DIR MAKE-ARGS...: runs `make -C DIR MAKE-ARGS` here and records it.
+# lane NAME WHERE DIR MAKE-ARGS...: runs `make -C DIR MAKE-ARGS` natively
+# (WHERE = native) or inside the standard-KVM VM (WHERE = vm), and records it.
 lane() {
-	local name=$1 dir=$2 start rc=0
-	shift 2
+	local name=$1 where=$2 dir=$3 start rc=0
+	shift 3
 	start=$(date +%s)
-	log "lane $name: make -C $dir $*"
+	log "lane $name ($where): make -C $dir $*"
 	rm -f "$dir/test-suite.log"
-	make -C "$dir" "$@" || rc=1
-	lane_record "$name" "$dir" "$start" "$rc"
-}
-
-# vm_lane NAME DIR MAKE-ARGS...: the same inside the standard-KVM VM.
-vm_lane() {
-	local name=$1 dir=$2 start rc=0
-	shift 2
-	start=$(date +%s)
-	log "lane $name (standard KVM in a qemu VM): make -C $dir $*"
-	rm -f "$dir/test-suite.log"
-	TINYKVM_TIME_SCALE=${TINYKVM_TIME_SCALE:-20} \
-	    bash "$top/tests/vm/vm.sh" run "$dir" make "$@" || rc=1
+	if [ "$where" = vm ]; then
+		TINYKVM_TIME_SCALE=${TINYKVM_TIME_SCALE:-10} \
+		    bash "$top/tests/vm/vm.sh" run "$dir" make "$@" || rc=1
+	else
+		make -C "$dir" "$@" || rc=1
+	fi
 	lane_record "$name" "$dir" "$start" "$rc"
 }
 
@@ -234,19 +228,24 @@ run_tests() {
 	# Everything the tests need is built here, at full speed, before any VM.
 	log "building the tests"
 	make -C build -j"$jobs" check TESTS= >/dev/null
-	make -C build-asan -j"$jobs" check TESTS="" >/dev/null
+	make -C build-asan -j"$jobs" check TESTS= >/dev/null
+	# The comparison's guests (plain gcc, no sanitizer): built once, here.
+	tests/guests/build.sh build/tests/guests/bin >/dev/null
+	mkdir -p build-asan/tests/guests
+	rm -rf build-asan/tests/guests/bin
+	cp -a build/tests/guests/bin build-asan/tests/guests/bin
 
 	# UBSan only reports by default; make it fail the test.
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	if have_kvm; then
-		lane native build -j"$jobs" check
-		lane native-asan build-asan -j"$jobs" check-engine
-		vm_lane standard-kvm build -j"$jobs" check
+		lane native native build -j"$jobs" check
+		lane native-asan native build-asan -j"$jobs" check-engine
+		lane standard-kvm vm build -j"$jobs" check
 	else
 		log "no usable /dev/kvm here${TINYKVM_NO_DEVKVM:+ (TINYKVM_NO_DEVKVM is set)}:" \
 		    "every test runs in the standard-KVM VM"
-		vm_lane standard-kvm build -j"$jobs" check
-		vm_lane standard-kvm-asan build-asan -j"$jobs" check-engine
+		lane standard-kvm vm build -j"$jobs" check
+		lane standard-kvm-asan vm build-asan -j"$jobs" check-engine
 	fi
 
 	cat "$LANES/summary"

@@ -146,16 +146,24 @@ tk_vm_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
 	return (tk_copy_string(vm, dst, gva, size));
 }
 
-/* A main VM may serve calls itself when it has no forks: back to user mode first. */
+/*
+ * Back to user mode before a call: a main VM paused in a hypercall, and any
+ * VM whose last run ended inside a system call, stopped in our ring-0 entry
+ * (SYSCALL on standard KVM).  Without this a kept fork's next handler would
+ * start at CPL 0: a fault at once with SMEP, ring 0 for the guest without.
+ */
 static int
-main_user_mode(struct tk_vm *vm)
+user_mode_enter(struct tk_vm *vm)
 {
 	struct kvm_sregs sregs;
 
 	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
 		return (-errno);
 	tk_cpu_user_segments(&sregs.cs, &sregs.ss);
-	return (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ? -errno : 0);
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return (-errno);
+	vm->stopped_in_kernel = 0;
+	return (0);
 }
 
 int
@@ -177,7 +185,8 @@ tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
 		why = "the fork must be reset after a failed call";
 	else if (vm->main == NULL && atomic_load(&vm->refs) > 1)
 		why = "a VM with forks does not run calls itself";
-	else if (vm->main == NULL && main_user_mode(vm) < 0)
+	else if ((vm->main == NULL || vm->stopped_in_kernel) &&
+	    user_mode_enter(vm) < 0)
 		why = "cannot set the vCPU's segments";
 	if (why != NULL) {
 		tk_stop(vm, TK_STOP_ERROR, 0, 0, "%s", why);

@@ -484,10 +484,13 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 	    ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0)
 		return (-errno);
 	/* Segments and their bases (the TLS pointer): only when they moved. */
-	if ((fork->needs_reset || segments_changed(fork, &snap->sregs)) &&
-	    (ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0 ||
-	    tk_cpu_msrs(fork, snap->fs_base) < 0))
-		return (-EIO);
+	if (fork->needs_reset || fork->stopped_in_kernel ||
+	    segments_changed(fork, &snap->sregs)) {
+		if (ioctl(fork->vcpu_fd, KVM_SET_SREGS, &snap->sregs) < 0 ||
+		    tk_cpu_msrs(fork, snap->fs_base) < 0)
+			return (-EIO);
+		fork->stopped_in_kernel = 0;
+	}
 	if (proc_copy(&fork->proc, &snap->proc) < 0)
 		return (-ENOMEM);
 	fork->call_rsp = fork->snap_call_rsp;

@@ -244,6 +244,9 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 		snprintf(err, errlen, "cannot start the watchdog: %s", strerror(-r));
 		goto fail;
 	}
+	r = tk_syscall_path_decide(vm, err, errlen);
+	if (r < 0)
+		goto fail;
 	*vmp = vm;
 	return (0);
 fail:
@@ -276,14 +279,13 @@ exception_handle(struct tk_vm *vm)
 		    (unsigned long long)f[TK_FRAME_RIP]);
 		return;
 	}
-	if (f[TK_FRAME_VECTOR] == 14 &&
+	/*
+	 * Only our own probe SYSCALL, made before the program runs, may fault
+	 * at the entry: afterwards a fault there is the guest jumping to it.
+	 */
+	if (vm->probing == TK_PROBE_SYSCALL && f[TK_FRAME_VECTOR] == 14 &&
 	    f[TK_FRAME_RIP] == tk_kernel_addr(tk_kernel_syscall)) {
-		/* SYSCALL stayed in ring 3: from now on, take the user gate. */
-		if (!vm->user_gate && tk_cpu_use_user_gate(vm) < 0) {
-			tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot set LSTAR");
-			return;
-		}
-		tk_linux_syscall(vm, 1);
+		tk_syscall_probe_done(vm, 1);
 		return;
 	}
 	tk_fault_report(vm, f[TK_FRAME_VECTOR], f[TK_FRAME_ERROR],
@@ -299,11 +301,15 @@ exit_handle(struct tk_vm *vm)
 
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
-		if (run->io.port == TK_PORT_SYSCALL)
-			tk_linux_syscall(vm, 0);
+		if (run->io.port == TK_PORT_SYSCALL &&
+		    vm->probing == TK_PROBE_SYSCALL)
+			tk_syscall_probe_done(vm, 0);
+		else if (run->io.port == TK_PORT_SYSCALL)
+			tk_linux_syscall(vm);
 		else if (run->io.port == TK_PORT_FAULT)
 			exception_handle(vm);
-		else if (run->io.port == TK_PORT_PROBE && vm->probing)
+		else if (run->io.port == TK_PORT_PROBE &&
+		    vm->probing == TK_PROBE_PLATFORM)
 			tk_probe_done(vm);
 		else
 			tk_stop(vm, TK_STOP_ERROR, 0, 0, "I/O to unknown port 0x%x",
@@ -320,7 +326,7 @@ exit_handle(struct tk_vm *vm)
 		break;
 	case KVM_EXIT_MMIO:
 		if (run->mmio.phys_addr == TK_DOORBELL_ADDR && run->mmio.is_write)
-			tk_linux_syscall(vm, 0);
+			tk_linux_syscall(vm);
 		else
 			tk_stop(vm, TK_STOP_FAULT, 0, SIGSEGV, "%s 0x%llx, which "
 			    "has no memory, at rip 0x%llx", run->mmio.is_write ?

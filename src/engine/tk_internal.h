@@ -47,6 +47,9 @@ struct kvm_run;
 #define TK_PORT_SYSCALL		0x01
 #define TK_PORT_FAULT		0x02
 #define TK_PORT_PROBE		0x03
+/* What vm->probing says is running. */
+#define TK_PROBE_PLATFORM	1
+#define TK_PROBE_SYSCALL	2
 
 /* The exception frame kernel.S leaves on its stack, in qwords from the top of it. */
 #define TK_FRAME_ADDR		(TK_KSTACK_TOP - 7 * 8)
@@ -117,7 +120,8 @@ struct tk_vm {
 	void			*opaque;
 	int			verbose;
 	int			user_gate;	/* SYSCALL lands in ring 3 here */
-	int			probing;	/* tk_vm_platform's probe is running */
+	int			probing;	/* a probe of probe.c is running */
+	int			stopped_in_kernel; /* a run ended in a system call: CPL 0 */
 
 	/* The run in progress. */
 	struct tk_watch		*watch;
@@ -208,6 +212,14 @@ uint64_t tk_kernel_addr(const void *sym);
 
 /* x86_64/probe.c: the probe's OUT arrived; ends the probe run. */
 void tk_probe_done(struct tk_vm *vm);
+/*
+ * x86_64/probe.c: makes one SYSCALL from our gate page before the program
+ * runs and fixes for good how this VM's system calls reach the host: our
+ * ring-0 entry, or (where SYSCALL stays in ring 3, PVM) the user-mode gate.
+ */
+int tk_syscall_path_decide(struct tk_vm *vm, char *err, size_t errlen);
+/* The syscall probe arrived, through the ring-0 entry (0) or by a fault (1). */
+void tk_syscall_probe_done(struct tk_vm *vm, int faulted);
 
 /* x86_64/fault.c: turns an exception exit into a result. */
 void tk_fault_report(struct tk_vm *vm, uint64_t vector, uint64_t error,
@@ -274,11 +286,11 @@ void tk_watch_arm(struct tk_watch *w, uint64_t deadline_ns);
 uint64_t tk_now_ns(void);
 
 /*
- * linux/syscalls.c: emulates the Linux system call in the vCPU's registers,
- * entered through our SYSCALL entry or, when (via_fault), through the page
- * fault a hypervisor without a ring-0 SYSCALL raises at LSTAR.
+ * linux/syscalls.c: emulates the Linux system call (or our hypercall) in the
+ * vCPU's registers, entered through our ring-0 SYSCALL entry, the user-mode
+ * gate or the doorbell.
  */
-void tk_linux_syscall(struct tk_vm *vm, int via_fault);
+void tk_linux_syscall(struct tk_vm *vm);
 
 /* Logging and stopping. */
 void tk_log(struct tk_vm *vm, const char *fmt, ...)

@@ -17,15 +17,27 @@
 /* The guest's handlers, in the order fork_guest.c registers them. */
 enum { H_EMPTY, H_WRITE_SECRET, H_READ_SECRET, H_DIRTY, H_FAULT, H_SPIN,
 	H_WAIT_AGAIN, H_NOPS, H_BUMP, H_ALLOCATE, H_DATA_SUM, H_VEC_WRITE,
-	H_VEC_READ, H_REMAP, H_PEEK, H_FS_BREAK, H_TLS };
+	H_VEC_READ, H_REMAP, H_PEEK, H_FS_BREAK, H_TLS, H_SYSCALL_STOP,
+	H_FORGE_SYSCALL };
 
 #define SECOND	1000000000ULL
+
+/* The embedder's hypercalls: TINYKVM_HC_EMBEDDER ends the run. */
+static int
+stop_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
+    const uint64_t arg[6], int64_t *ret)
+{
+	(void)opaque; (void)vm; (void)arg;
+	*ret = 0;
+	return (nr == TINYKVM_HC_EMBEDDER ? 1 : -ENOSYS);
+}
 
 static struct tk_vm *
 main_vm(const char *mode)
 {
 	const char *argv[] = { "fork_guest", mode, NULL };
-	struct tk_vm_config cfg = { .argv = argv, .forkable = 1 };
+	struct tk_vm_config cfg = { .argv = argv, .forkable = 1,
+	    .hypercall = stop_hypercall };
 	struct tk_result res;
 	struct tk_vm *vm;
 	char err[256] = "";
@@ -320,6 +332,58 @@ test_segments_reset(void **state)
 	tk_vm_destroy(main);
 }
 
+/*
+ * A call that ends in a hypercall made through SYSCALL stops inside our
+ * ring-0 entry; a kept fork's next call must run in ring 3 all the same
+ * (with SMEP it would fault at once, without it run the guest in ring 0).
+ */
+static void
+test_next_call_after_syscall_stop_in_ring3(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	struct tk_result res;
+
+	(void)state;
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork,
+		    H_SYSCALL_STOP), 0, NULL, 2 * SECOND, &res), 0);
+		if (res.stop != TK_STOP_HYPERCALL)
+			fail_msg("call %d stopped with %d: %s", i, res.stop,
+			    res.message);
+		assert_int_equal(call1(fork, H_BUMP, 0), i);
+	}
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+/*
+ * A jump to the kernel's SYSCALL entry is a fault, never a system call: it
+ * must not switch the fork to another system-call path (once, that made
+ * every later SYSCALL fault, or run the guest's code in ring 0).
+ */
+static void
+test_forged_syscall_is_a_fault(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	struct tk_result res;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork,
+		    H_FORGE_SYSCALL), 0, NULL, 2 * SECOND, &res), 0);
+		assert_int_equal(res.stop, TK_STOP_FAULT);
+		assert_non_null(strstr(res.message, "page fault"));
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+		assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork,
+		    H_SYSCALL_STOP), 0, NULL, 2 * SECOND, &res), 0);
+		if (res.stop != TK_STOP_HYPERCALL)
+			fail_msg("a SYSCALL after the forged one stopped with "
+			    "%d: %s", res.stop, res.message);
+	}
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
 static void
 test_retired_fork_comes_back_pristine(void **state)
 {
@@ -354,6 +418,8 @@ main(void)
 		cmocka_unit_test(test_retired_fork_comes_back_pristine),
 		cmocka_unit_test(test_host_writes_reset),
 		cmocka_unit_test(test_segments_reset),
+		cmocka_unit_test(test_next_call_after_syscall_stop_in_ring3),
+		cmocka_unit_test(test_forged_syscall_is_a_fault),
 	};
 	char err[256];
 

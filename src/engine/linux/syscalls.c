@@ -11,12 +11,6 @@
 
 #define TABLE_SIZE	512
 
-extern const char tk_kernel_fault_return[];
-
-/* Flags a user may set (CF PF AF ZF SF TF DF OF NT RF AC ID), plus IF and bit 1. */
-#define RFLAGS_USER	0x254dd5ULL
-#define RFLAGS_FIXED	0x202ULL
-
 static tk_syscall_fn *table[TABLE_SIZE];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
@@ -49,15 +43,14 @@ unknown_log(struct tk_vm *vm, uint64_t nr)
 }
 
 void
-tk_linux_syscall(struct tk_vm *vm, int via_fault)
+tk_linux_syscall(struct tk_vm *vm)
 {
-	uint64_t *frame = (uint64_t *)(void *)(vm->mem + TK_FRAME_ADDR);
 	struct kvm_regs *r = &vm->run->s.regs.regs;
 	const uint64_t arg[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
 	int64_t ret;
 
 	(void)pthread_once(&table_once, table_build);
-	vm->user_rsp = via_fault ? frame[TK_FRAME_RSP] : r->rsp;
+	vm->user_rsp = r->rsp;
 	if (r->rax >= TINYKVM_HC_BASE) {
 		ret = tk_hypercall(vm, r->rax, arg);
 	} else if (r->rax < TABLE_SIZE && table[r->rax] != NULL) {
@@ -66,13 +59,10 @@ tk_linux_syscall(struct tk_vm *vm, int via_fault)
 		unknown_log(vm, r->rax);
 		ret = -ENOSYS;
 	}
-	if (vm->stopped)
+	/* The run ends here, inside our kernel: the next call must leave it. */
+	if (vm->stopped) {
+		vm->stopped_in_kernel = 1;
 		return;
-	if (via_fault) {
-		/* Return as SYSCALL would: to rcx, with the flags saved in r11. */
-		frame[TK_FRAME_RIP] = r->rcx;
-		frame[TK_FRAME_RFLAGS] = (r->r11 & RFLAGS_USER) | RFLAGS_FIXED;
-		r->rip = tk_kernel_addr(tk_kernel_fault_return);
 	}
 	r->rax = (uint64_t)ret;
 	vm->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;

@@ -10,7 +10,7 @@
 	.section .rodata
 	.balign 16
 	.globl tk_kernel_start, tk_kernel_end
-	.globl tk_kernel_syscall, tk_kernel_exceptions, tk_kernel_fault_return
+	.globl tk_kernel_syscall, tk_kernel_exceptions
 
 	.code64
 tk_kernel_start:
@@ -49,15 +49,6 @@ tk_kernel_exceptions:
 	exception \v
 	.endr
 
-/*
- * Some hypervisors (PVM) leave a user-mode SYSCALL at LSTAR still in ring 3:
- * the fetch of our supervisor page then faults here, with the caller's
- * registers untouched, and the host emulates the call from the fault.  It
- * rewrites the frame to return after the SYSCALL and resumes here.
- */
-tk_kernel_fault_return:
-	addq	$16, %rsp
-	iretq
 
 /*
  * The platform probe (probe.c): what the guest CPU really runs with, read
@@ -101,10 +92,21 @@ tk_kernel_end:
  */
 	.balign	16
 	.globl	tk_ugate_start, tk_ugate_return, tk_ugate_call, tk_ugate_call_fx
-	.globl	tk_ugate_end
+	.globl	tk_ugate_syscall_probe, tk_ugate_end
 tk_ugate_start:
 	movl	%eax, 0xa000		/* TK_DOORBELL_ADDR */
 	jmpq	*%rcx
+
+/*
+ * Where the host decides, once per program and before it runs, how SYSCALL
+ * reaches it (syscall_probe.c): our ring-0 entry exits through its OUT;
+ * where SYSCALL stays in ring 3 (PVM), fetching the supervisor page at LSTAR
+ * faults instead, and from then on LSTAR points at the gate above.
+ */
+	.balign	16
+tk_ugate_syscall_probe:
+	syscall
+	ud2
 
 /*
  * Where a function the host calls (tk_vm_call) returns to: its return value

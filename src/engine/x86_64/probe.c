@@ -1,9 +1,19 @@
 /*
- * Which platform a VM runs on and what its guest CPU really has on: a few
- * instructions of our kernel (tk_kernel_probe) read CR0, CR4, EFER, XCR0 and
- * CPUID leaf 7 in ring 0 and leave through one OUT.  What the host asked KVM
- * for is not proof: a hypervisor may drop a bit (PVM offers no SMAP), so the
- * CLI, the VMOD's load log and the tests report what the guest reads back.
+ * Probes: short runs of our own code in a VM, with its state put back.
+ *
+ * The SYSCALL probe, before a program runs: one SYSCALL from our gate page
+ * decides for good how this VM's system calls reach the host.  Where it
+ * enters our ring-0 entry (standard KVM) that stays; where it faults at the
+ * entry instead (PVM keeps SYSCALL in ring 3), LSTAR moves to the user-mode
+ * gate.  Deciding it here, once, means no later fault is ever taken for a
+ * system call: a guest jumping to the entry is just a fault.
+ *
+ * The platform probe: which platform a VM runs on and what its guest CPU
+ * really has on.  A few instructions of our kernel (tk_kernel_probe) read
+ * CR0, CR4, EFER, XCR0 and CPUID leaf 7 in ring 0 and leave through one OUT.
+ * What the host asked KVM for is not proof: a hypervisor may drop a bit (PVM
+ * offers no SMAP), so the CLI, the VMOD's load log and the tests report what
+ * the guest reads back.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -14,7 +24,7 @@
 
 #include "../tk_internal.h"
 
-extern const char tk_kernel_probe[];
+extern const char tk_kernel_probe[], tk_ugate_start[], tk_ugate_syscall_probe[];
 
 #define CR0_WP		(1ULL << 16)
 #define CR4_UMIP	(1ULL << 11)
@@ -54,90 +64,119 @@ tk_probe_done(struct tk_vm *vm)
 	tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
 }
 
-/* Runs tk_kernel_probe and copies what it read into (p). */
-static int
-probe_run(struct tk_vm *vm, struct tk_platform *p, char *err, size_t errlen)
+void
+tk_syscall_probe_done(struct tk_vm *vm, int faulted)
 {
-	const struct kvm_regs *out = &vm->run->s.regs.regs;
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
-	struct tk_result res;
+	if (faulted && tk_cpu_use_user_gate(vm) < 0) {
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot point LSTAR at the gate");
+		return;
+	}
+	tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
+}
 
-	if (ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
-		return (-errno);
-	tk_cpu_kernel_segments(&sregs.cs, &sregs.ss);
-	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
-		return (-errno);
+/*
+ * Runs (vm) from (rip), in ring 0 when (kernel), until the probe (kind)
+ * ends, and gives the registers it ended with in (out).  Every register and
+ * segment is put back afterwards, the copies in kvm_run too.  One exit.
+ */
+static int
+probe_run(struct tk_vm *vm, int kind, uint64_t rip, int kernel,
+    struct kvm_regs *out, char *err, size_t errlen)
+{
+	struct kvm_sregs saved_sregs, sregs;
+	struct kvm_regs saved_regs, regs;
+	struct tk_result res, *saved_res = vm->res;
+
+	if (vm->in_call || vm->probing) {
+		snprintf(err, errlen, "the VM is running");
+		return (-EBUSY);
+	}
+	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &saved_regs) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_GET_SREGS, &saved_sregs) < 0)
+		goto fail;
+	sregs = saved_sregs;
+	if (kernel)
+		tk_cpu_kernel_segments(&sregs.cs, &sregs.ss);
+	else
+		tk_cpu_user_segments(&sregs.cs, &sregs.ss);
 	memset(&regs, 0, sizeof regs);
-	regs.rip = tk_kernel_addr(tk_kernel_probe);
+	regs.rip = rip;
 	regs.rsp = TK_KSTACK_TOP;
+	regs.rax = TINYKVM_HC_NOP;
 	regs.rflags = 0x2;		/* interrupts off */
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
-		return (-errno);
+	if (ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		goto fail;
 
 	memset(&res, 0, sizeof res);
 	vm->res = &res;
-	vm->probing = 1;
+	vm->probing = kind;
 	tk_vcpu_run(vm, tk_now_ns() + 10 * 1000000000ULL, 10 * 1000000000ULL);
 	vm->probing = 0;
-	vm->res = NULL;
+	vm->res = saved_res;
+	*out = vm->run->s.regs.regs;
+
+	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &saved_regs) < 0 ||
+	    ioctl(vm->vcpu_fd, KVM_SET_SREGS, &saved_sregs) < 0)
+		goto fail;
+	vm->run->s.regs.regs = saved_regs;
+	vm->run->s.regs.sregs = saved_sregs;
+	vm->run->kvm_dirty_regs = 0;
 	if (res.stop != TK_STOP_RETURN) {
-		snprintf(err, errlen, "the platform probe failed: %s", res.message);
+		snprintf(err, errlen, "%.150s", res.message);
 		return (-EIO);
 	}
-	p->cr0 = out->r8;
-	p->cr4 = out->r9;
-	p->efer = out->r10;
-	p->xcr0 = out->r11;
-	p->cpuid7[0] = (uint32_t)out->rbx;
-	p->cpuid7[1] = (uint32_t)out->rcx;
-	p->cpuid7[2] = (uint32_t)out->rdx;
 	return (0);
+fail:
+	snprintf(err, errlen, "cannot set the vCPU up for a probe: %s",
+	    strerror(errno));
+	return (-errno);
+}
+
+int
+tk_syscall_path_decide(struct tk_vm *vm, char *err, size_t errlen)
+{
+	struct kvm_regs out;
+	char why[160];
+	int r;
+
+	r = probe_run(vm, TK_PROBE_SYSCALL, TK_UGATE_ADDR +
+	    (uint64_t)(tk_ugate_syscall_probe - tk_ugate_start), 0, &out,
+	    why, sizeof why);
+	if (r < 0)
+		snprintf(err, errlen, "the SYSCALL probe failed: %s", why);
+	return (r);
 }
 
 int
 tk_vm_platform(struct tk_vm *vm, struct tk_platform *p, char *err,
     size_t errlen)
 {
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
+	struct kvm_regs out;
+	char why[160];
 	int r;
 
 	memset(p, 0, sizeof *p);
-	err[0] = '\0';
-	if (vm->in_call || vm->probing) {
-		snprintf(err, errlen, "the VM is running");
-		return (-EBUSY);
-	}
 	kvm_kind(p);
-	if (ioctl(vm->vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
-	    ioctl(vm->vcpu_fd, KVM_GET_SREGS, &sregs) < 0) {
-		snprintf(err, errlen, "cannot read the vCPU: %s", strerror(errno));
-		return (-errno);
-	}
-	r = probe_run(vm, p, err, errlen);
-	/* Everything as it was: the registers the next run starts from, too. */
-	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
-	    ioctl(vm->vcpu_fd, KVM_SET_SREGS, &sregs) < 0) {
-		snprintf(err, errlen, "cannot restore the vCPU: %s", strerror(errno));
-		return (-errno);
-	}
-	vm->run->s.regs.regs = regs;
-	vm->run->s.regs.sregs = sregs;
-	vm->run->kvm_dirty_regs = 0;
+	r = probe_run(vm, TK_PROBE_PLATFORM, tk_kernel_addr(tk_kernel_probe), 1,
+	    &out, why, sizeof why);
 	if (r < 0) {
-		if (err[0] == '\0')
-			snprintf(err, errlen, "the platform probe failed: %s",
-			    strerror(-r));
+		snprintf(err, errlen, "the platform probe failed: %s", why);
 		return (r);
 	}
+	p->cr0 = out.r8;
+	p->cr4 = out.r9;
+	p->efer = out.r10;
+	p->xcr0 = out.r11;
+	p->cpuid7[0] = (uint32_t)out.rbx;
+	p->cpuid7[1] = (uint32_t)out.rcx;
+	p->cpuid7[2] = (uint32_t)out.rdx;
 	p->smep = (p->cr4 & CR4_SMEP) != 0;
 	p->smap = (p->cr4 & CR4_SMAP) != 0;
 	p->umip = (p->cr4 & CR4_UMIP) != 0;
 	p->wp = (p->cr0 & CR0_WP) != 0;
 	p->nx = (p->efer & EFER_NXE) != 0;
-	/* PVM takes SYSCALL in ring 3: the engine switches to the gate at the first. */
-	p->syscall_gate = vm->user_gate || p->pvm;
+	p->syscall_gate = vm->user_gate;
 	return (0);
 }
 

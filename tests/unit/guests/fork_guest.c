@@ -146,6 +146,33 @@ h_tls(void)
 	return (tls_value);
 }
 
+/*
+ * An embedder hypercall through SYSCALL (the ABI allows either gate) that
+ * ends the run: the vCPU stops inside our kernel, and the next call of a
+ * kept fork must still start in ring 3.
+ */
+static long
+h_syscall_stop(void)
+{
+	register long rax __asm__("rax") = TINYKVM_HC_EMBEDDER;
+
+	__asm__ volatile("syscall" : "+r"(rax) : : "rcx", "r11", "memory");
+	return (rax);
+}
+
+/* Jumps to our kernel's SYSCALL entry, as if a SYSCALL had faulted there. */
+static long
+h_forge_syscall(void)
+{
+	long rax = 39;		/* getppid */
+
+	__asm__ volatile("lea 1f(%%rip), %%rcx\n\t"
+	    "mov $0x4000, %%edx\n\t"
+	    "jmp *%%rdx\n"
+	    "1:" : "+a"(rax) : : "rcx", "rdx", "r11", "memory");
+	return (rax);
+}
+
 static long (*const handlers[])() = {
 	(long (*)())h_empty, (long (*)())h_write_secret, (long (*)())h_read_secret,
 	(long (*)())h_dirty, (long (*)())h_fault, (long (*)())h_spin,
@@ -153,7 +180,8 @@ static long (*const handlers[])() = {
 	(long (*)())h_allocate, (long (*)())h_data_sum,
 	(long (*)())h_vector_write, (long (*)())h_vector_read,
 	(long (*)())h_remap, (long (*)())h_peek,
-	(long (*)())h_fs_break, (long (*)())h_tls,
+	(long (*)())h_fs_break, (long (*)())h_tls, (long (*)())h_syscall_stop,
+	(long (*)())h_forge_syscall,
 };
 
 int
