@@ -130,6 +130,25 @@ prepare() {
 	fi
 }
 
+# console_watch RUNDIR: copies the VM's console through, and stops the VM
+# if its kernel reports a CPU stuck for minutes (a software CPU starved by a
+# loaded host can wedge it): a clear failure now, not the lane's timeout.
+console_watch() {
+	local rundir=$1
+	awk -v rundir="$rundir" '
+		{ sub(/\r$/, ""); print; fflush() }
+		/soft lockup - CPU#[0-9]+ stuck for [0-9]+s/ {
+			match($0, /stuck for [0-9]+s/)
+			secs = substr($0, RSTART + 10, RLENGTH - 11) + 0
+			if (secs >= 300 && !done) {
+				done = 1
+				print "a CPU stuck for " secs " s" > (rundir "/lockup")
+				close(rundir "/lockup")
+				system("kill $(cat " rundir "/qemu.pid) 2>/dev/null")
+			}
+		}'
+}
+
 # Variables the command inside sees as it would here.
 PASS_ENV=(CI TINYKVM_TIME_SCALE TINYKVM_NO_DEVKVM UBSAN_OPTIONS ASAN_OPTIONS
     VERBOSE TESTS VTC_FLAGS)
@@ -154,11 +173,17 @@ run() {
 	    qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
 	    -smp "${TINYKVM_VM_CPUS:-$(nproc)}" -m "${TINYKVM_VM_MEM:-6G}" \
 	    -nodefaults -no-reboot -display none -serial stdio -monitor none \
-	    -nic none \
+	    -nic none -pidfile "$rundir/qemu.pid" \
 	    -kernel "$KERNEL" -initrd "$INITRD" \
 	    -append "console=ttyS0 quiet loglevel=4 panic=-1 tkrun=$rundir tkguest=$here/guest.sh" \
 	    -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap" \
-	    </dev/null | sed -u 's/\r$//' || rc=$?
+	    </dev/null | console_watch "$rundir" || rc=$?
+	if [ -f "$rundir/lockup" ]; then
+		echo "tinykvm VM lane: the VM's kernel locked up ($(cat "$rundir/lockup"));" \
+		    "stopped it" >&2
+		rm -rf "$rundir"
+		return 1
+	fi
 	if [ -f "$rundir/status" ]; then
 		status=$(cat "$rundir/status")
 	else
