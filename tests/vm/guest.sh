@@ -24,12 +24,16 @@ ip link set lo up 2>/dev/null || ifconfig lo up
 
 chgrp kvm /dev/kvm && chmod 0660 /dev/kvm
 
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# cc/ first: varnishd's VCL compiler at -O0 (see cc/x86_64-linux-gnu-gcc).
+export PATH=$(dirname "$0")/cc:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TMPDIR=/run/tmp LANG=C.UTF-8
-echo "==> VM lane: $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)," \
+echo >>"$rundir/output" "==> VM lane: $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { print int($2 / 1024) " MiB" }' /proc/meminfo)," \
     "/dev/kvm: $(stat -c '%G %a' /dev/kvm)"
-/bin/bash "$rundir/cmd.sh" </dev/null
+# The command's output goes to a file the host follows, not to the serial
+# console: an emulated UART under load can stall, and a writer blocked on
+# it stalls the tests.
+/bin/bash "$rundir/cmd.sh" </dev/null >>"$rundir/output" 2>&1
 echo $? >"$rundir/status"
 sync
 echo o >/proc/sysrq-trigger
-sleep 60
+sleep 60 2>/dev/null

@@ -20,7 +20,8 @@
 # Environment:
 #   TINYKVM_VM_CACHE    cache directory (/var/cache/tinykvm-vm)
 #   TINYKVM_VM_MEM      guest memory (6G)
-#   TINYKVM_VM_CPUS     guest CPUs (nproc)
+#   TINYKVM_VM_CPUS     guest CPUs (1: with two, nested KVM under the
+#                       software CPU has wedged both CPUs of the VM)
 #   TINYKVM_VM_TIMEOUT  seconds before the VM is killed (4500)
 set -euo pipefail
 
@@ -154,7 +155,7 @@ PASS_ENV=(CI TINYKVM_TIME_SCALE TINYKVM_NO_DEVKVM UBSAN_OPTIONS ASAN_OPTIONS
     VERBOSE TESTS VTC_FLAGS)
 
 run() {
-	local dir=$1 rundir status rc=0 var
+	local dir=$1 rundir status rc=0 var follower
 	shift
 	[ $# -gt 0 ] || die "usage: $0 run DIR CMD..."
 	dir=$(cd "$dir" && pwd)
@@ -169,15 +170,23 @@ run() {
 		echo
 	} >"$rundir/cmd.sh"
 	log "booting $(basename "$KERNEL") under qemu (TCG, -cpu max) to run: $*"
+	# The command's output comes through a file on the shared /, followed
+	# here while the VM runs.
+	: >"$rundir/output"
+	tail -n +1 -F "$rundir/output" 2>/dev/null &
+	follower=$!
 	timeout --foreground -k 10 "${TINYKVM_VM_TIMEOUT:-4500}" \
 	    qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
-	    -smp "${TINYKVM_VM_CPUS:-$(nproc)}" -m "${TINYKVM_VM_MEM:-6G}" \
+	    -smp "${TINYKVM_VM_CPUS:-1}" -m "${TINYKVM_VM_MEM:-6G}" \
 	    -nodefaults -no-reboot -display none -serial stdio -monitor none \
 	    -nic none -pidfile "$rundir/qemu.pid" \
 	    -kernel "$KERNEL" -initrd "$INITRD" \
 	    -append "console=ttyS0 quiet loglevel=4 panic=-1 tkrun=$rundir tkguest=$here/guest.sh" \
 	    -virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,multidevs=remap" \
 	    </dev/null | console_watch "$rundir" || rc=$?
+	sleep 1		# tail polls: let it print the last lines
+	kill "$follower" 2>/dev/null
+	wait "$follower" 2>/dev/null || true
 	if [ -f "$rundir/lockup" ]; then
 		echo "tinykvm VM lane: the VM's kernel locked up ($(cat "$rundir/lockup"));" \
 		    "stopped it" >&2
