@@ -235,17 +235,19 @@ run_tests() {
 	rm -rf build-asan/tests/guests/bin
 	cp -a build/tests/guests/bin build-asan/tests/guests/bin
 
-	# UBSan only reports by default; make it fail the test.
+	# UBSan only reports by default; make it fail the test.  The VM has one
+	# vCPU (see tests/vm/vm.sh): its tests run one at a time, so that no
+	# request waits behind another test's VCL compile.
 	export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	if have_kvm; then
 		lane native native build -j"$jobs" check
 		lane native-asan native build-asan -j"$jobs" check-engine
-		lane standard-kvm vm build -j"$jobs" check
+		lane standard-kvm vm build check
 	else
 		log "no usable /dev/kvm here${TINYKVM_NO_DEVKVM:+ (TINYKVM_NO_DEVKVM is set)}:" \
 		    "every test runs in the standard-KVM VM"
-		lane standard-kvm vm build -j"$jobs" check
-		lane standard-kvm-asan vm build-asan -j"$jobs" check-engine
+		lane standard-kvm vm build check
+		lane standard-kvm-asan vm build-asan check-engine
 	fi
 
 	cat "$LANES/summary"
