@@ -59,9 +59,13 @@ tk_linux_syscall(struct tk_vm *vm)
 		unknown_log(vm, r->rax);
 		ret = -ENOSYS;
 	}
-	/* The run ends here, inside our kernel: the next call must leave it. */
+	/*
+	 * A run that ends in our ring-0 entry (SYSCALL on standard KVM, not the
+	 * doorbell) leaves the vCPU at CPL 0: the next call must leave it.
+	 */
 	if (vm->stopped) {
-		vm->stopped_in_kernel = 1;
+		if ((vm->run->s.regs.sregs.cs.selector & 3) == 0)
+			vm->stopped_in_kernel = 1;
 		return;
 	}
 	r->rax = (uint64_t)ret;
