@@ -14,10 +14,11 @@
 #include "../engine/tinykvm.h"
 #include "tinykvm/abi.h"
 #include "request.h"
+#include "../proto/http_rules.h"
 
 static struct cli_request *current;
 
-/* Copies guest string (gva, len) into a fresh NUL-terminated buffer. */
+/* Copies guest string (gva, len), NUL-free, into a fresh NUL-terminated buffer. */
 static char *
 string_in(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
 {
@@ -25,22 +26,12 @@ string_in(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
 
 	if (len > max || (s = malloc(len + 1)) == NULL)
 		return (NULL);
-	if (tk_vm_copy_from(vm, s, gva, len) < 0) {
+	if (tk_vm_copy_from(vm, s, gva, len) < 0 || memchr(s, '\0', len) != NULL) {
 		free(s);
 		return (NULL);
 	}
 	s[len] = '\0';
 	return (s);
-}
-
-/* No control characters: a guest must not forge lines of the printed response. */
-static int
-printable(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < ' ' && *s != '\t')
-			return (0);
-	return (1);
 }
 
 static int64_t
@@ -70,11 +61,70 @@ header_get(struct tk_vm *vm, const uint64_t *a)
 	return (name == NULL ? -EINVAL : r);
 }
 
+/* The same verdicts as the VMOD's: http_rules.h. */
+static int64_t
+respond(struct tk_vm *vm, const uint64_t *a)
+{
+	const char *why = NULL;
+	char *type = string_in(vm, a[1], a[2], 255);
+
+	if (a[0] > INT32_MAX || !tkp_status_ok((long)a[0]))
+		why = "status must be from 200 to 599";
+	else if (type == NULL || !tkp_value_ok(type))
+		why = "bad Content-Type";
+	else if (a[4] > (256u << 20) || tk_vm_readable(vm, a[3], a[4]) < 0 ||
+	    (current->body = malloc(a[4] + 1)) == NULL ||
+	    tk_vm_copy_from(vm, current->body, a[3], a[4]) < 0)
+		why = "body not in readable guest memory";
+	if (why != NULL) {
+		snprintf(current->error, sizeof current->error, "respond: %s", why);
+		free(type);
+		free(current->body);
+		current->body = NULL;
+		return (-EINVAL);
+	}
+	current->status = (int)a[0];
+	snprintf(current->content_type, sizeof current->content_type, "%s", type);
+	current->body_len = a[4];
+	current->responded = 1;
+	free(type);
+	return (0);
+}
+
+static int64_t
+header_add(struct tk_vm *vm, const uint64_t *a)
+{
+	char *name = string_in(vm, a[0], a[1], 255);
+	char *value = string_in(vm, a[2], a[3], TINYKVM_MAX_HEADER);
+	const char *why;
+	int64_t r = -EINVAL;
+
+	if (name == NULL || value == NULL || !tkp_token_ok(name) ||
+	    !tkp_value_ok(value)) {
+		r = -EINVAL;
+	} else if ((why = tkp_response_header_refused(name)) != NULL) {
+		fprintf(stderr, "tinykvm-run: response header %s refused: %s\n",
+		    name, why);
+		r = -EPERM;
+	} else if (current->headers_added >= TKP_MAX_RESPONSE_HEADERS ||
+	    ftell(current->out_headers) + strlen(name) + strlen(value) + 3 >
+	    TKP_MAX_RESPONSE_HEADER_BYTES) {
+		r = -E2BIG;
+	} else {
+		fprintf(current->out_headers, "%s: %s\n", name, value);
+		current->headers_added++;
+		r = 0;
+	}
+	free(name);
+	free(value);
+	return (r);
+}
+
 int
 cli_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
     const uint64_t a[6], int64_t *ret)
 {
-	char *s, *t;
+	char *s;
 
 	(void)opaque;
 	if (current == NULL) {
@@ -83,39 +133,13 @@ cli_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
 	}
 	switch (nr) {
 	case TINYKVM_HC_RESPOND:
-		s = string_in(vm, a[1], a[2], 255);
-		current->body = a[4] <= (256u << 20) &&
-		    tk_vm_readable(vm, a[3], a[4]) == 0 ? malloc(a[4] + 1) : NULL;
-		if (s == NULL || current->body == NULL || !printable(s) ||
-		    tk_vm_copy_from(vm, current->body, a[3], a[4]) < 0) {
-			free(s);
-			free(current->body);
-			current->body = NULL;
-			*ret = -EINVAL;
-			return (1);
-		}
-		current->status = (int)a[0];
-		snprintf(current->content_type, sizeof current->content_type,
-		    "%s", s);
-		current->body_len = a[4];
-		current->responded = 1;
-		free(s);
-		*ret = 0;
+		*ret = respond(vm, a);
 		return (1);
 	case TINYKVM_HC_HEADER_GET:
 		*ret = header_get(vm, a);
 		return (0);
 	case TINYKVM_HC_HEADER_ADD:
-		s = string_in(vm, a[0], a[1], 255);
-		t = string_in(vm, a[2], a[3], TINYKVM_MAX_HEADER);
-		*ret = -EINVAL;
-		if (s != NULL && t != NULL && printable(s) && printable(t) &&
-		    ftell(current->out_headers) < 65536) {
-			fprintf(current->out_headers, "%s: %s\n", s, t);
-			*ret = 0;
-		}
-		free(s);
-		free(t);
+		*ret = header_add(vm, a);
 		return (0);
 	case TINYKVM_HC_LOG:
 		s = string_in(vm, a[0], a[1] > TINYKVM_MAX_LOG ? TINYKVM_MAX_LOG :

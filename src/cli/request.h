@@ -16,6 +16,8 @@ struct cli_request {
 	size_t		in_len;
 	/* Out. */
 	int		responded;
+	char		error[192];	/* why a response was refused */
+	unsigned	headers_added;
 	int		status;
 	char		content_type[256];
 	char		*body;

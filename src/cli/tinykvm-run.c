@@ -135,6 +135,9 @@ request_finish(struct tk_vm *vm, struct cli_request *req, double timeout)
 	} else if (req->responded) {
 		cli_request_print(req);
 		status = 0;
+	} else if (res.stop == TK_STOP_HYPERCALL && req->error[0] != '\0') {
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, req->error);
+		status = 1;
 	} else if (res.stop == TK_STOP_TIMEOUT) {
 		fprintf(stderr, "tinykvm-run: %s: the handler timed out after "
 		    "%g s\n", program, timeout);

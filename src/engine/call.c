@@ -218,8 +218,10 @@ tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
 
 	vm->dirty_base = vm->dirty_pages;
 	vm->in_call = 1;
-	tk_vcpu_run(vm, timeout_ns ? tk_now_ns() + timeout_ns : 0, timeout_ns);
+	vm->call_deadline = timeout_ns ? tk_now_ns() + timeout_ns : 0;
+	tk_vcpu_run(vm, vm->call_deadline, timeout_ns);
 	vm->in_call = 0;
+	vm->call_deadline = 0;
 	vm->call_rsp = base;
 	vm->called = 1;
 	/* A fork's dirty pages so far, and its request-memory limit. */

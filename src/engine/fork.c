@@ -179,6 +179,24 @@ tk_dirty_over_limit(struct tk_vm *vm)
 	    (unsigned long long)(vm->max_dirty * 4));
 }
 
+int
+tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what)
+{
+	uint64_t used;
+
+	if (vm->dirty == NULL || vm->max_dirty == 0 || !vm->in_call)
+		return (0);
+	(void)tk_dirty_harvest(vm);
+	used = vm->dirty_pages - vm->dirty_base;
+	if (used + pages <= vm->max_dirty)
+		return (0);
+	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB and %s "
+	    "would write %llu KiB more, past its %llu KiB of request memory",
+	    (unsigned long long)(used * 4), what,
+	    (unsigned long long)(pages * 4), (unsigned long long)(vm->max_dirty * 4));
+	return (-ENOMEM);
+}
+
 uint64_t
 tk_vm_dirty_pages(const struct tk_vm *fork)
 {
@@ -451,6 +469,33 @@ hot_restore(struct tk_vm *fork, enum tk_reset_mode mode)
 			memcpy(fork->mem + p, pristine + p, TK_PAGE_SIZE);
 }
 
+/*
+ * The page tables sit above the stack, in memory that is not dirty-logged:
+ * no ring-3 mapping reaches them, but ring-0 code (a bug of ours, or a way
+ * into ring 0) could write them and so outlive the reset.  They are put
+ * back too, by comparison: only the table pages in use, a few pages for
+ * most programs.  (A read-only memory slot would be cheaper, but AMD's
+ * nested paging treats the CPU's own page walks as writes there.)
+ */
+static int
+tables_restore(struct tk_vm *fork, enum tk_reset_mode mode)
+{
+	const uint8_t *pristine = fork->main->mem;
+	uint64_t p;
+	int changed = 0;
+
+	for (p = fork->pg.arena_base; p < fork->pg.arena_next; p += TK_PAGE_SIZE) {
+		if (memcmp(fork->mem + p, pristine + p, TK_PAGE_SIZE) == 0)
+			continue;
+		if (mode == TK_RESET_KEEP)
+			memcpy(fork->mem + p, pristine + p, TK_PAGE_SIZE);
+		else
+			(void)madvise(fork->mem + p, TK_PAGE_SIZE, MADV_DONTNEED);
+		changed = 1;
+	}
+	return (changed);
+}
+
 /* True if the guest changed a segment (mov to %fs, arch_prctl) since the image. */
 static int
 segments_changed(const struct tk_vm *fork, const struct kvm_sregs *snap)
@@ -478,10 +523,18 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 	(void)tk_dirty_harvest(fork);
 	pages_restore(fork, mode);
 	hot_restore(fork, mode);
+	/* Changed tables: the sregs below reload CR3, which flushes the TLB. */
+	if (tables_restore(fork, mode))
+		fork->needs_reset = 1;
 	/* Vector registers can hold a request's secrets: each call restores
 	 * them (tk_ugate_call*); after a failed call, the whole vCPU is reset. */
 	if (fork->needs_reset &&
 	    ioctl(fork->vcpu_fd, KVM_SET_XSAVE, &snap->xsave) < 0)
+		return (-errno);
+	/* A triple fault leaves the vCPU as after INIT (XCR0 = x87 only): the
+	 * next call's XRSTOR would fault on AVX state.  XCR0 goes back too. */
+	if (fork->needs_reset && snap->xcrs.nr_xcrs > 0 &&
+	    ioctl(fork->vcpu_fd, KVM_SET_XCRS, &snap->xcrs) < 0)
 		return (-errno);
 	/* Segments and their bases (the TLS pointer): only when they moved. */
 	if (fork->needs_reset || fork->stopped_in_kernel ||

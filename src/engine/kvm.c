@@ -350,6 +350,17 @@ exit_handle(struct tk_vm *vm)
 	}
 }
 
+int
+tk_call_overtime(struct tk_vm *vm, const char *what)
+{
+	if (!vm->in_call || vm->call_deadline == 0 ||
+	    tk_now_ns() < vm->call_deadline)
+		return (0);
+	tk_stop(vm, TK_STOP_TIMEOUT, 0, 0, "timed out while %s for the program",
+	    what);
+	return (1);
+}
+
 void
 tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns)
 {

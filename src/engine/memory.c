@@ -204,8 +204,12 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 		if ((leaf & need) != need)
 			return (NULL);
 	}
-	if (write && vm->dirty != NULL)
+	if (write && vm->dirty != NULL) {
 		tk_dirty_mark(vm, gva, len);
+		/* A host write for the guest counts as the guest's, now. */
+		if (vm->in_call && tk_dirty_budget(vm, 0, "a system call's write") < 0)
+			return (NULL);
+	}
 	/* The map is the identity: the guest address is the physical one. */
 	return (vm->mem + gva);
 }
@@ -259,24 +263,45 @@ tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
 	return (-ENAMETOOLONG);
 }
 
+/* True if a fork must zero page (p): it wrote it, or the image has data there. */
+static int
+page_needs_zero(const struct tk_vm *vm, uint64_t p)
+{
+	static const uint8_t zero[TK_PAGE_SIZE];
+	const struct tk_vm *main = vm->main;
+
+	return (((vm->dirty[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1) ||
+	    (chunk_populated(main, p / TK_HUGE_SIZE) &&
+	    memcmp(main->mem + p, zero, TK_PAGE_SIZE) != 0));
+}
+
 /*
  * A fork zeroes only what would not read as zero anyway: pages it wrote, and
  * pages the image has data in.  Zeroing the rest would copy them privately
- * (memory, and request memory) for nothing.
+ * (memory, and request memory) for nothing.  The pages it does copy are the
+ * request's, as if the guest had written them: they are counted against its
+ * request memory before any is written, and the scan stops at the call's
+ * deadline, so one munmap of a large image region can neither make the fork
+ * copy up to max_memory nor run past the request's time.
  */
 static void
 fork_discard(struct tk_vm *vm, uint64_t gpa, uint64_t end)
 {
-	static const uint8_t zero[TK_PAGE_SIZE];
-	const struct tk_vm *main = vm->main;
-	uint64_t p, c;
+	uint64_t p, first = gpa & ~(TK_PAGE_SIZE - 1), copies = 0;
 
 	(void)tk_dirty_harvest(vm);
-	for (p = gpa & ~(TK_PAGE_SIZE - 1); p < end; p += TK_PAGE_SIZE) {
-		c = p / TK_HUGE_SIZE;
-		if (!((vm->dirty[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1) &&
-		    (!chunk_populated(main, c) ||
-		    memcmp(main->mem + p, zero, TK_PAGE_SIZE) == 0))
+	for (p = first; p < end; p += TK_PAGE_SIZE) {
+		if (p % TK_HUGE_SIZE == 0 && tk_call_overtime(vm, "discarding memory"))
+			return;
+		if (page_needs_zero(vm, p) &&
+		    !((vm->dirty[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1))
+			copies++;
+	}
+	if (tk_dirty_budget(vm, copies, "discarding memory the program filled "
+	    "at start-up") < 0)
+		return;
+	for (p = first; p < end; p += TK_PAGE_SIZE) {
+		if (!page_needs_zero(vm, p))
 			continue;
 		tk_dirty_mark(vm, p, TK_PAGE_SIZE);
 		memset(vm->mem + p, 0, TK_PAGE_SIZE);

@@ -136,6 +136,7 @@ struct tk_vm {
 	struct tk_snapshot	*snap;		/* a main VM: its state when it waited */
 	int			waiting;	/* paused in wait_for_requests */
 	int			in_call;	/* inside tk_vm_call */
+	uint64_t		call_deadline;	/* CLOCK_MONOTONIC ns; 0: none */
 	int			called;		/* has served a call: main() cannot go on */
 	int			ended;		/* exited, faulted or timed out outside a call */
 	int			needs_reset;	/* a call ended in a fault or timeout */
@@ -180,6 +181,16 @@ int64_t tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg);
 /* fork.c */
 /* Remembers a page the host wrote in a fork, so a reset restores it. */
 void tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len);
+/*
+ * During a call: 0 if the call may dirty (pages) more pages (beyond those
+ * counted), else stops it (TK_STOP_MEMORY, naming (what)) and -ENOMEM.
+ */
+int tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what);
+/*
+ * During a call: 1 (and the call stopped, TK_STOP_TIMEOUT) if its deadline
+ * has passed; host work on the guest's behalf checks it in long loops.
+ */
+int tk_call_overtime(struct tk_vm *vm, const char *what);
 /* Takes KVM's dirty ring into the fork's bitmap; -ENOSPC past the limit. */
 int tk_dirty_harvest(struct tk_vm *vm);
 /* Ends the run: the fork wrote more than its request memory. */

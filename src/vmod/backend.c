@@ -231,6 +231,11 @@ tkvmod_task_get(VRT_CTX)
 	}
 	if (priv->priv != NULL) {
 		CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
+		/* It lives as long as the fetch: return(retry) starts afresh. */
+		if (ctx->bo != NULL && task->chain_retries != ctx->bo->retries) {
+			task->chain_retries = ctx->bo->retries;
+			task->n_chain = 0;
+		}
 		return (task);
 	}
 	task = WS_Alloc(ctx->ws, sizeof *task);
@@ -239,6 +244,7 @@ tkvmod_task_get(VRT_CTX)
 		return (NULL);
 	}
 	INIT_OBJ(task, TKVMOD_TASK_MAGIC);
+	task->chain_retries = ctx->bo != NULL ? ctx->bo->retries : 0;
 	priv->priv = task;
 	priv->methods = task_methods;
 	return (task);

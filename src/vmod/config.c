@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "tkvmod.h"
+#include "../proto/http_rules.h"
 
 #define MIB	(1024ULL * 1024)
 
@@ -115,6 +116,27 @@ allowed_compile(struct tkvmod_config *cfg, const char *name, char *err,
 	return (0);
 }
 
+/* fetch_methods: extra methods fetch() may use, besides the standard seven. */
+static int
+methods_check(struct tkvmod_config *cfg, const char *name, char *err,
+    size_t errlen)
+{
+	unsigned n;
+
+	for (n = 0; cfg->fetch_methods[n] != NULL; n++) {
+		if (!tkp_token_ok(cfg->fetch_methods[n]) ||
+		    strlen(cfg->fetch_methods[n]) > TKVMOD_MAX_METHOD) {
+			snprintf(err, errlen, "tinykvm: program '%s': key "
+			    "'fetch_methods': '%s' is not a method (a token of at "
+			    "most %d characters)", name, cfg->fetch_methods[n],
+			    TKVMOD_MAX_METHOD);
+			return (-1);
+		}
+	}
+	cfg->n_fetch_methods = n;
+	return (0);
+}
+
 int
 tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
     const char *json, char *err, size_t errlen)
@@ -192,11 +214,13 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 			cfg->ephemeral = json_is_true(v);
 		} else if (strcmp(key, "arguments") != 0 &&
 		    strcmp(key, "environment") != 0 &&
-		    strcmp(key, "allowed_urls") != 0) {
+		    strcmp(key, "allowed_urls") != 0 &&
+		    strcmp(key, "fetch_methods") != 0) {
 			(void)bad(err, errlen, name, key, "is unknown (known: filename, "
 			    "concurrency, max_memory, max_request_memory, max_boot_time, "
 			    "max_request_time, max_queue_time, ephemeral, arguments, "
-			    "environment, allowed_urls, fetch_timeout, max_fetch_size)");
+			    "environment, allowed_urls, fetch_methods, fetch_timeout, "
+			    "max_fetch_size)");
 			goto out;
 		}
 	}
@@ -220,6 +244,10 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 	cfg->allowed_urls = strings_get(json_object_get(root, "allowed_urls"),
 	    NULL, name, "allowed_urls", 0, err, errlen);
 	if (cfg->allowed_urls == NULL || allowed_compile(cfg, name, err, errlen))
+		goto out;
+	cfg->fetch_methods = strings_get(json_object_get(root, "fetch_methods"),
+	    NULL, name, "fetch_methods", 0, err, errlen);
+	if (cfg->fetch_methods == NULL || methods_check(cfg, name, err, errlen))
 		goto out;
 	r = 0;
 out:
@@ -246,6 +274,7 @@ tkvmod_config_free(struct tkvmod_config *cfg)
 			regfree(&cfg->allowed_re[i]);
 	free(cfg->allowed_re);
 	strings_free(cfg->allowed_urls);
+	strings_free(cfg->fetch_methods);
 	strings_free(cfg->argv);
 	strings_free(cfg->envp);
 	memset(cfg, 0, sizeof *cfg);

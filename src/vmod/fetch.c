@@ -22,6 +22,7 @@
 #include <cache/cache.h>
 
 #include "hypercalls.h"
+#include "../proto/http_rules.h"
 
 #define MAX_URL		8192
 #define MAX_HEADERS	(64 * 1024)
@@ -211,9 +212,50 @@ guest_string(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
 static int64_t
 fetch_error(struct tkvmod_run *run, const char *url, int64_t code, const char *why)
 {
-	VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: %s: fetch %s: %s",
-	    run->program->name, url ? url : "(bad URL)", why);
+	tkvmod_run_log(run, "fetch %s: %s", url ? url : "(bad URL)", why);
 	return (code);
+}
+
+/*
+ * The guest's "Name: value" lines, checked, onto (*list).  Names are tokens,
+ * values free of CR, LF and NUL, and no header that frames the message, picks
+ * the virtual host or carries our depth: libcurl sets those, and a guest
+ * that could would smuggle requests past allowed_urls and the depth guard.
+ * NULL, or why the fetch is refused (in (why), naming the header).
+ */
+static const char *
+headers_build(char *headers, struct curl_slist **list, char *why, size_t len)
+{
+	char *line, *save, *colon, *value;
+	const char *refused;
+
+	for (line = strtok_r(headers, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		/* "\r\n" line ends are fine: the line break is ours to write. */
+		if (line[0] != '\0' && line[strlen(line) - 1] == '\r')
+			line[strlen(line) - 1] = '\0';
+		if (line[0] == '\0')
+			continue;
+		colon = strchr(line, ':');
+		if (colon == NULL) {
+			snprintf(why, len, "a request header line without a colon");
+			return (why);
+		}
+		*colon = '\0';
+		for (value = colon + 1; *value == ' ' || *value == '\t'; value++)
+			continue;
+		refused = tkp_fetch_header_refused(line, TKVMOD_DEPTH_HEADER);
+		if (refused == NULL && !tkp_value_ok(value))
+			refused = "its value has a control character (CR, LF)";
+		if (refused != NULL) {
+			snprintf(why, len, "request header %.64s refused: %s",
+			    tkp_token_ok(line) ? line : "(not a token)", refused);
+			return (why);
+		}
+		*colon = ':';
+		*list = curl_slist_append(*list, line);
+	}
+	return (NULL);
 }
 
 /* Puts the response into the guest and fills the struct's out fields. */
@@ -249,121 +291,158 @@ result_out(struct tkvmod_run *run, struct tk_vm *vm, struct tinykvm_abi_fetch *f
 	return (status);
 }
 
-int64_t
-tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
+/* One fetch's guest arguments, copied in, and what it allocated. */
+struct fetch_req {
+	struct tinykvm_abi_fetch	f;
+	char				*url, *method, *headers, *body;
+	char				*full;		/* normalised URL */
+	const char			*path;		/* self-request: in full */
+	int				self;
+	int				depth;		/* of the request served */
+	struct curl_slist		*list;		/* request headers */
+	char				why[192];
+};
+
+static void
+fetch_req_free(struct fetch_req *q)
+{
+	curl_slist_free_all(q->list);
+	free(q->full);
+	free(q->body);
+	free(q->url);
+	free(q->method);
+	free(q->headers);
+}
+
+/* Copies the guest's arguments in; 0, a TINYKVM_FETCH_E* code, or -errno. */
+static int64_t
+fetch_args_in(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva,
+    struct fetch_req *q)
+{
+	const struct tkvmod_config *cfg = &run->program->cfg;
+	struct tinykvm_abi_fetch *f = &q->f;
+
+	if (tk_vm_copy_from(vm, f, gva, sizeof *f) < 0)
+		return (-EFAULT);
+	q->url = guest_string(vm, f->url, f->url_len, MAX_URL);
+	q->method = guest_string(vm, f->method, f->method_len, TKVMOD_MAX_METHOD);
+	q->headers = guest_string(vm, f->headers, f->headers_len, MAX_HEADERS);
+	if (q->url == NULL || q->method == NULL || q->headers == NULL ||
+	    f->body_len > cfg->max_request_memory)
+		return (fetch_error(run, q->url, TINYKVM_FETCH_EFAILED,
+		    "bad arguments"));
+	if (f->body_len > 0) {
+		q->body = malloc(f->body_len);
+		if (q->body == NULL ||
+		    tk_vm_copy_from(vm, q->body, f->body, f->body_len) < 0)
+			return (-EFAULT);
+	}
+	if (q->method[0] != '\0' && !tkp_method_ok(q->method,
+	    (const char *const *)cfg->fetch_methods, cfg->n_fetch_methods)) {
+		snprintf(q->why, sizeof q->why, "method %s is not allowed (GET, "
+		    "HEAD, POST, PUT, DELETE, PATCH, OPTIONS, or one in "
+		    "fetch_methods)", tkp_token_ok(q->method) ? q->method :
+		    "(not a token)");
+		return (fetch_error(run, q->url, TINYKVM_FETCH_EDENIED, q->why));
+	}
+	return (0);
+}
+
+/* Where the fetch goes and whether it may; 0 or a TINYKVM_FETCH_E* code. */
+static int64_t
+fetch_route(struct tkvmod_run *run, struct fetch_req *q)
+{
+	const struct tkvmod_programs *ps = run->program->programs;
+	const char *url = q->url;
+
+	q->self = url[0] == '/';
+	if (q->self && (ps == NULL ||
+	    (ps->self_socket == NULL && ps->self_prefix == NULL)))
+		return (fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
+		    "need tinykvm.init_self_requests() in vcl_init"));
+	(void)pthread_once(&curl_once, curl_setup);
+	if (url_normalise(url, q->self, q->self ? (ps->self_socket ?
+	    "http://localhost" : ps->self_prefix) : NULL, &q->full, &q->path) < 0)
+		return (fetch_error(run, url, TINYKVM_FETCH_EFAILED, "not a URL we "
+		    "fetch (bad syntax, or user info)"));
+	if (!url_allowed(&run->program->cfg, q->self ? q->path : q->full))
+		return (fetch_error(run, url, TINYKVM_FETCH_EDENIED,
+		    "not in allowed_urls"));
+	q->depth = depth_of(ps, run->call->req_http);
+	if (q->self && q->depth + 1 > TKVMOD_MAX_DEPTH)
+		return (fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
+		    "nested deeper than 4"));
+	return (0);
+}
+
+/* The request headers: ours for a self-request, then the guest's, checked. */
+static int64_t
+fetch_headers(struct tkvmod_run *run, struct fetch_req *q)
+{
+	const struct tkvmod_programs *ps = run->program->programs;
+	char depth_hdr[96], host_hdr[512];
+	const char *host;
+
+	if (q->self) {
+		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d %s",
+		    TKVMOD_DEPTH_HEADER, q->depth + 1, ps->self_secret);
+		q->list = curl_slist_append(q->list, depth_hdr);
+		/* A self-request shares the Host, so the cache, of its request. */
+		host = host_of(run->call->req_http);
+		if (host != NULL && (size_t)snprintf(host_hdr, sizeof host_hdr,
+		    "Host: %s", host) < sizeof host_hdr)
+			q->list = curl_slist_append(q->list, host_hdr);
+	}
+	if (headers_build(q->headers, &q->list, q->why, sizeof q->why) != NULL)
+		return (fetch_error(run, q->url, TINYKVM_FETCH_EDENIED, q->why));
+	return (0);
+}
+
+/* libcurl does the request; the result into the guest, or an error code. */
+static int64_t
+fetch_perform(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva,
+    struct fetch_req *q, double left)
 {
 	const struct tkvmod_config *cfg = &run->program->cfg;
 	const struct tkvmod_programs *ps = run->program->programs;
 	struct tkvmod_buf body = { .limit = cfg->max_fetch_size };
 	struct tkvmod_buf hdrs = { .limit = MAX_HEADERS };
-	struct curl_slist *list = NULL;
-	struct tinykvm_abi_fetch f;
-	char *url = NULL, *method = NULL, *headers = NULL, *rbody = NULL;
-	char depth_hdr[96], host_hdr[512], *full = NULL, *line, *save;
-	const char *host, *path = NULL;
-	int have_host = 0;
-	const char *ctype = NULL;
-	double left = run->deadline - tkvmod_now();
-	int64_t r = TINYKVM_FETCH_EFAILED;
-	int depth, self;
+	const char *ctype = NULL, *url = q->url;
 	long status = 0;
+	int64_t r;
 	CURLcode cr;
 	CURL *c;
 
-	if (tk_vm_copy_from(vm, &f, gva, sizeof f) < 0)
-		return (-EFAULT);
-	url = guest_string(vm, f.url, f.url_len, MAX_URL);
-	method = guest_string(vm, f.method, f.method_len, 32);
-	headers = guest_string(vm, f.headers, f.headers_len, MAX_HEADERS);
-	if (url == NULL || method == NULL || headers == NULL ||
-	    f.body_len > cfg->max_request_memory) {
-		r = fetch_error(run, url, TINYKVM_FETCH_EFAILED, "bad arguments");
-		goto out;
-	}
-	if (f.body_len > 0) {
-		rbody = malloc(f.body_len);
-		if (rbody == NULL || tk_vm_copy_from(vm, rbody, f.body, f.body_len) < 0) {
-			r = -EFAULT;
-			goto out;
-		}
-	}
-	self = url[0] == '/';
-	if (self && (ps == NULL || (ps->self_socket == NULL && ps->self_prefix == NULL))) {
-		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
-		    "need tinykvm.init_self_requests() in vcl_init");
-		goto out;
-	}
-	(void)pthread_once(&curl_once, curl_setup);
-	if (url_normalise(url, self, self ? (ps->self_socket ? "http://localhost" :
-	    ps->self_prefix) : NULL, &full, &path) < 0) {
-		r = fetch_error(run, url, TINYKVM_FETCH_EFAILED, "not a URL we "
-		    "fetch (bad syntax, or user info)");
-		goto out;
-	}
-	if (!url_allowed(cfg, self ? path : full)) {
-		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "not in allowed_urls");
-		goto out;
-	}
-	depth = depth_of(ps, run->call->req_http);
-	if (self && depth + 1 > TKVMOD_MAX_DEPTH) {
-		r = fetch_error(run, url, TINYKVM_FETCH_EDENIED, "self-requests "
-		    "nested deeper than 4");
-		goto out;
-	}
-	if (left <= 0.001) {
-		r = fetch_error(run, url, TINYKVM_FETCH_ETIMEOUT, "no request time left");
-		goto out;
-	}
 	c = curl_handle();
 	if (c == NULL)
-		goto out;
-
-	if (self) {
-		if (ps->self_socket)
-			curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ps->self_socket);
-		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d %s",
-		    TKVMOD_DEPTH_HEADER, depth + 1, ps->self_secret);
-		list = curl_slist_append(list, depth_hdr);
-	}
-	for (line = strtok_r(headers, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
-		/* The depth is ours to say: a guest cannot reset it. */
-		if (strchr(line, '\r') == NULL && strchr(line, ':') != NULL &&
-		    strncasecmp(line, TKVMOD_DEPTH_HEADER ":",
-		    sizeof TKVMOD_DEPTH_HEADER) != 0) {
-			list = curl_slist_append(list, line);
-			have_host |= strncasecmp(line, "Host:", 5) == 0;
-		}
-	}
-	host = host_of(run->call->req_http);
-	if (self && !have_host && host != NULL &&
-	    (size_t)snprintf(host_hdr, sizeof host_hdr, "Host: %s", host) <
-	    sizeof host_hdr)
-		list = curl_slist_append(list, host_hdr);
-	curl_easy_setopt(c, CURLOPT_URL, full);
+		return (fetch_error(run, url, TINYKVM_FETCH_EFAILED, "no curl handle"));
+	if (q->self && ps->self_socket)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, ps->self_socket);
+	curl_easy_setopt(c, CURLOPT_URL, q->full);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
 	    (long)((left < cfg->fetch_timeout ? left : cfg->fetch_timeout) * 1000));
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->list);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_write);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &hdrs);
-	if (f.body_len > 0 || strcmp(method, "POST") == 0) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, rbody ? rbody : "");
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)f.body_len);
+	if (q->f.body_len > 0 || strcmp(q->method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body ? q->body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)q->f.body_len);
 	}
-	if (strcmp(method, "HEAD") == 0)
+	if (strcmp(q->method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	else if (method[0] != '\0')
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	else if (q->method[0] != '\0')
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
 
 	cr = curl_easy_perform(c);
 	if (cr == CURLE_OK) {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
-		r = result_out(run, vm, &f, gva, status, &body, &hdrs, ctype, url);
+		r = result_out(run, vm, &q->f, gva, status, &body, &hdrs, ctype, url);
 	} else if (body.over) {
 		r = fetch_error(run, url, TINYKVM_FETCH_ETOOLARGE, "body larger than "
 		    "max_fetch_size");
@@ -376,14 +455,29 @@ tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
 	}
 	/* The handle keeps our list and buffers no longer than this call. */
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-out:
-	curl_slist_free_all(list);
-	free(full);
 	free(body.p);
 	free(hdrs.p);
-	free(rbody);
-	free(url);
-	free(method);
-	free(headers);
+	return (r);
+}
+
+int64_t
+tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva)
+{
+	struct fetch_req q;
+	double left = run->deadline - tkvmod_now();
+	int64_t r;
+
+	memset(&q, 0, sizeof q);
+	r = fetch_args_in(run, vm, gva, &q);
+	if (r == 0)
+		r = fetch_route(run, &q);
+	if (r == 0)
+		r = fetch_headers(run, &q);
+	if (r == 0 && left <= 0.001)
+		r = fetch_error(run, q.url, TINYKVM_FETCH_ETIMEOUT,
+		    "no request time left");
+	if (r == 0)
+		r = fetch_perform(run, vm, gva, &q, left);
+	fetch_req_free(&q);
 	return (r);
 }

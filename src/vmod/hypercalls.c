@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <vsb.h>
 
 #include "hypercalls.h"
+#include "../proto/http_rules.h"
 
 /* Copies guest string (gva, len) to a NUL-terminated (buf) of (size); 0 or -errno. */
 static int
@@ -28,26 +30,6 @@ string_in(struct tk_vm *vm, char *buf, size_t size, uint64_t gva, uint64_t len)
 	return (memchr(buf, '\0', len) != NULL ? -EINVAL : 0);
 }
 
-static int
-token_ok(const char *s)
-{
-	if (*s == '\0')
-		return (0);
-	for (; *s != '\0'; s++)
-		if (*s <= ' ' || *s >= 127 || strchr("()<>@,;:\\\"/[]?={}", *s))
-			return (0);
-	return (1);
-}
-
-static int
-value_ok(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((*s < ' ' && *s != '\t') || *s == 127)
-			return (0);
-	return (1);
-}
-
 static int64_t
 respond(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a, int *end)
 {
@@ -56,12 +38,14 @@ respond(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a, int *end)
 	int r;
 
 	*end = 1;
-	if (a[0] < 100 || a[0] > 999)
-		why = "status must be from 100 to 999";
+	if (a[0] > INT32_MAX || !tkp_status_ok((long)a[0]))
+		why = "status must be from 200 to 599";
 	else if ((r = string_in(vm, reply->content_type,
 	    sizeof reply->content_type, a[1], a[2])) < 0 ||
-	    !value_ok(reply->content_type))
+	    !tkp_value_ok(reply->content_type))
 		why = "bad Content-Type";
+	else if (run->call->max_body != 0 && a[4] > run->call->max_body)
+		why = "body larger than the caller takes (the workspace)";
 	else if (a[4] > run->program->cfg.max_memory ||
 	    tk_vm_readable(vm, a[3], a[4]) < 0)
 		why = "body not in readable guest memory";
@@ -89,7 +73,8 @@ header_get(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 
 	if (run->call->req_http == NULL)
 		return (-ENOENT);
-	if (string_in(vm, name, sizeof name, a[0], a[1]) < 0 || !token_ok(name))
+	if (string_in(vm, name, sizeof name, a[0], a[1]) < 0 ||
+	    !tkp_token_ok(name))
 		return (-EINVAL);
 	/* Varnish's header names carry their length and a colon. */
 	hdr[0] = (char)(strlen(name) + 1);
@@ -107,26 +92,28 @@ header_get(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 	return ((int64_t)len);
 }
 
-/* What one response may add: bounds the host memory a guest can claim. */
-#define MAX_ADDED_HEADERS	100
-#define MAX_ADDED_BYTES		(64 * 1024)
-
 static int64_t
 header_add(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 {
 	char name[256], *value;
+	const char *why;
 	int r;
 
-	if (string_in(vm, name, sizeof name, a[0], a[1]) < 0 || !token_ok(name))
+	if (string_in(vm, name, sizeof name, a[0], a[1]) < 0 ||
+	    !tkp_token_ok(name))
 		return (-EINVAL);
-	if (a[3] > TINYKVM_MAX_HEADER || run->headers_added >= MAX_ADDED_HEADERS ||
-	    VSB_len(run->reply->headers) + strlen(name) + a[3] + 3 > MAX_ADDED_BYTES)
+	if ((why = tkp_response_header_refused(name)) != NULL) {
+		tkvmod_run_log(run, "response header %s refused: %s", name, why);
+		return (-EPERM);
+	}
+	if (a[3] > TINYKVM_MAX_HEADER || run->headers_added >= TKP_MAX_RESPONSE_HEADERS ||
+	    VSB_len(run->reply->headers) + strlen(name) + a[3] + 3 > TKP_MAX_RESPONSE_HEADER_BYTES)
 		return (-E2BIG);
 	value = malloc(a[3] + 1);
 	if (value == NULL)
 		return (-ENOMEM);
 	r = string_in(vm, value, a[3] + 1, a[2], a[3]);
-	if (r == 0 && !value_ok(value))
+	if (r == 0 && !tkp_value_ok(value))
 		r = -EINVAL;
 	if (r == 0) {
 		VSB_printf(run->reply->headers, "%s: %s\n", name, value);
@@ -145,9 +132,30 @@ log_line(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a)
 	if (tk_vm_copy_from(vm, text, a[0], len) < 0)
 		return (-EFAULT);
 	text[len] = '\0';
-	VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: %s: %s", run->program->name,
-	    text);
+	tkvmod_run_log(run, "%s", text);
 	return (0);
+}
+
+void
+tkvmod_run_log(struct tkvmod_run *run, const char *fmt, ...)
+{
+	char line[TINYKVM_MAX_LOG + 320];
+	va_list ap;
+
+	CHECK_OBJ_NOTNULL(run, TKVMOD_RUN_MAGIC);
+	if (run->log_lines > TKVMOD_MAX_LOG_LINES)
+		return;
+	if (run->log_lines++ == TKVMOD_MAX_LOG_LINES) {
+		VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: %s: more than %d log "
+		    "lines in one request; the rest are dropped",
+		    run->program->name, TKVMOD_MAX_LOG_LINES);
+		return;
+	}
+	va_start(ap, fmt);
+	(void)vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: %s: %s", run->program->name,
+	    line);
 }
 
 int
@@ -191,8 +199,7 @@ tkvmod_guest_write(void *opaque, int fd, const void *buf, size_t len)
 
 	/* Guest output is for debugging: a line of it in VSL, never the response. */
 	if (run != NULL && run->magic == TKVMOD_RUN_MAGIC && len > 0)
-		VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: %s: %s: %.*s",
-		    run->program->name, fd == 1 ? "stdout" : "stderr",
+		tkvmod_run_log(run, "%s: %.*s", fd == 1 ? "stdout" : "stderr",
 		    (int)(len > 256 ? 256 : len - (((const char *)buf)[len - 1] == '\n')),
 		    (const char *)buf);
 	return ((long)len);

@@ -18,11 +18,18 @@ struct tkvmod_run {
 	struct tkvmod_reply		*reply;
 	int				responded;
 	unsigned			headers_added;
+	unsigned			log_lines;	/* VSL lines the guest caused */
 	double				deadline;	/* CLOCK_MONOTONIC s: fetches end by then */
 	char				error[192];	/* why a hypercall ended the run */
 };
 
 tk_hypercall_fn tkvmod_hypercall;
+/*
+ * A VSL_Log line "tinykvm: <program>: ..." on the guest's behalf: at most
+ * TKVMOD_MAX_LOG_LINES per request, then one line saying the rest is dropped.
+ */
+void tkvmod_run_log(struct tkvmod_run *run, const char *fmt, ...)
+    v_printflike_(2, 3);
 tk_write_fn tkvmod_guest_write;
 
 #endif

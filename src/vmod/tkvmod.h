@@ -31,6 +31,8 @@ struct tkvmod_config {
 	char		**allowed_urls;		/* prefixes, or "^regex" */
 	regex_t		*allowed_re;		/* compiled, per entry (NULL: prefix) */
 	unsigned	n_allowed;
+	char		**fetch_methods;	/* beyond GET..OPTIONS; NULL-terminated */
+	unsigned	n_fetch_methods;
 	double		fetch_timeout;
 	uint64_t	max_fetch_size;		/* bytes */
 };
@@ -89,6 +91,10 @@ struct tkvmod_programs {
 /* Self-requests carry their depth in this header; deeper than this fails. */
 #define TKVMOD_DEPTH_HEADER	"X-TinyKVM-Depth"
 #define TKVMOD_MAX_DEPTH	4
+/* Longest fetch() method, configured (fetch_methods) or from a guest. */
+#define TKVMOD_MAX_METHOD	32
+/* VSL lines one request's guest may cause (logs, output, refusals). */
+#define TKVMOD_MAX_LOG_LINES	100
 
 struct tkvmod_program *tkvmod_program_find(const struct tkvmod_programs *,
     const char *name);
@@ -138,6 +144,7 @@ struct tkvmod_call {
 	const void	*body;
 	size_t		body_len;
 	const struct http *req_http;	/* where header_get looks */
+	size_t		max_body;	/* largest response body taken; 0: any */
 };
 
 struct vrt_ctx;
@@ -163,6 +170,7 @@ struct tkvmod_task {
 	const char		*url;
 	const char		*arg;
 	unsigned		n_chain;
+	unsigned		chain_retries;	/* bereq.retries the chain is for */
 	struct {
 		struct tkvmod_program	*program;
 		const char		*arg;

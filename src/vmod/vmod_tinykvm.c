@@ -243,7 +243,7 @@ vmod_init_self_requests(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 /* Runs (p) for a client-side request: synth() and to_string(). */
 static int
 client_run(VRT_CTX, struct tkvmod_program *p, const char *url, const char *arg,
-    struct tkvmod_reply *reply)
+    size_t max_body, struct tkvmod_reply *reply)
 {
 	const struct http *hp = ctx->http_req ? ctx->http_req : ctx->http_bereq;
 	struct tkvmod_call call;
@@ -258,6 +258,7 @@ client_run(VRT_CTX, struct tkvmod_program *p, const char *url, const char *arg,
 	call.arg = arg ? arg : "";
 	call.content_type = "";
 	call.req_http = hp;
+	call.max_body = max_body;
 	return (tkvmod_request(ctx, p, &call, reply));
 }
 
@@ -279,7 +280,7 @@ vmod_synth(VRT_CTX, struct vmod_priv *priv, VCL_INT status, VCL_STRING name,
 	p = program_get(ctx, priv, name);
 	if (p == NULL)
 		return (0);
-	(void)client_run(ctx, p, url, arg, &reply);
+	(void)client_run(ctx, p, url, arg, 0, &reply);
 	if (status != 0 && !reply.failed)
 		reply.status = (int)status;
 	if (reply.status < 100 || reply.status > 999)
@@ -314,7 +315,9 @@ vmod_to_string(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 {
 	struct tkvmod_program *p;
 	struct tkvmod_reply reply;
-	const char *s;
+	unsigned room;
+	size_t n;
+	char *s;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	/* vcl_init and vcl_fini have no request, and no log to write to. */
@@ -326,12 +329,31 @@ vmod_to_string(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 	p = program_get(ctx, priv, name);
 	if (p == NULL)
 		return (on_error);
-	if (client_run(ctx, p, url, arg, &reply) != 0) {
+	/* The string lives in the workspace: a larger body is refused up front. */
+	room = WS_ReserveAll(ctx->ws);
+	WS_Release(ctx->ws, 0);
+	if (room <= 1) {
+		VRT_fail(ctx, "tinykvm: program '%s': out of workspace for its "
+		    "response", p->name);
+		return (on_error);
+	}
+	if (client_run(ctx, p, url, arg, room - 1, &reply) != 0) {
 		tkvmod_reply_free(&reply);
 		return (on_error);
 	}
-	s = WS_Printf(ctx->ws, "%.*s", (int)strnlen(reply.body ? reply.body : "",
-	    reply.body_len), reply.body ? reply.body : "");
+	/* A VCL string ends at its first NUL. */
+	n = reply.body != NULL ? strnlen(reply.body, reply.body_len) : 0;
+	room = WS_ReserveAll(ctx->ws);
+	if (room > n) {
+		s = WS_Reservation(ctx->ws);
+		if (n > 0)
+			memcpy(s, reply.body, n);
+		s[n] = '\0';
+		WS_Release(ctx->ws, (unsigned)n + 1);
+	} else {
+		WS_Release(ctx->ws, 0);
+		s = NULL;
+	}
 	tkvmod_reply_free(&reply);
 	if (s == NULL)
 		VRT_fail(ctx, "tinykvm: program '%s': out of workspace for its "

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <linux/kvm.h>
 #include <cmocka.h>
 
 #include "tk_internal.h"
@@ -18,7 +20,7 @@
 enum { H_EMPTY, H_WRITE_SECRET, H_READ_SECRET, H_DIRTY, H_FAULT, H_SPIN,
 	H_WAIT_AGAIN, H_NOPS, H_BUMP, H_ALLOCATE, H_DATA_SUM, H_VEC_WRITE,
 	H_VEC_READ, H_REMAP, H_PEEK, H_FS_BREAK, H_TLS, H_SYSCALL_STOP,
-	H_FORGE_SYSCALL };
+	H_FORGE_SYSCALL, H_FREE_DATA, H_PAGES };
 
 #define SECOND	1000000000ULL
 
@@ -261,6 +263,124 @@ test_request_memory_limit(void **state)
 	tk_vm_destroy(main);
 }
 
+/*
+ * munmap of data the image holds makes the host zero it in the fork, a
+ * private copy per page: those copies count against the request memory
+ * before any is made, not after the fork has copied them all.
+ */
+static void
+test_host_discard_within_request_memory(void **state)
+{
+	struct tk_vm *main = main_vm("32"), *fork = fork_of(main, 4 << 20);
+	struct tk_result res;
+	uint64_t sum = call1(fork, H_DATA_SUM, 0);
+
+	(void)state;
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FREE_DATA), 0,
+	    NULL, 5 * SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_MEMORY);
+	assert_non_null(strstr(res.message, "discarding memory"));
+	/* Refused up front: nowhere near the 8192 pages of the data. */
+	assert_true(tk_vm_dirty_pages(fork) < 1024);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(call1(fork, H_DATA_SUM, 0), sum);
+	tk_vm_destroy(fork);
+
+	/* With room for it, the same munmap works. */
+	fork = fork_of(main, 64 << 20);
+	assert_int_equal(call1(fork, H_FREE_DATA, 0), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+/*
+ * A triple fault (here: an exception with no IDT to deliver it, as a bug in
+ * ring 0 would make) may leave the vCPU as after INIT.  The reset puts back
+ * everything a call relies on, XCR0 included: the next calls restore their
+ * AVX state with XRSTOR and would fault otherwise.
+ */
+static void
+test_reset_after_triple_fault(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	struct kvm_sregs sregs;
+	struct kvm_xcrs before, after;
+	struct tk_result res;
+
+	(void)state;
+	call1(fork, H_WRITE_SECRET, 7);
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_GET_XCRS, &before), 0);
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_GET_SREGS, &sregs), 0);
+	sregs.idt.limit = 0;
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_SET_SREGS, &sregs), 0);
+	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FAULT), 0, NULL,
+	    SECOND, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_FAULT);
+	assert_non_null(strstr(res.message, "triple fault"));
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_GET_XCRS, &after), 0);
+	assert_int_equal(after.nr_xcrs, before.nr_xcrs);
+	assert_int_equal(after.xcrs[0].value, before.xcrs[0].value);
+	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
+	call1(fork, H_VEC_WRITE, 0x5ec7e7);
+	assert_int_not_equal(call1(fork, H_VEC_READ, 0), 0x5ec7e7);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+/*
+ * Ring-0 code (a bug in our kernel, or a way into ring 0) that maps the page
+ * tables with tables of its own and writes them: the write must not outlive
+ * the reset.  We play that code: tables and "mov %rax, (%rbx); ud2" in the
+ * fork's scratch pages, CR3 and ring-0 segments set from here.
+ */
+static void
+test_page_tables_restored(void **state)
+{
+	static const uint8_t code[] = { 0x48, 0x89, 0x03, 0x0f, 0x0b };
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	uint64_t p = (call1(fork, H_PAGES, 0) + 4095) & ~4095ULL, *t;
+	uint64_t root = fork->pg.pml4, hit = 0x4141414141414141ULL, entry;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	struct tk_result res;
+
+	(void)state;
+	/* Identity map of the first GiB in 2 MiB ring-0 pages, tables too. */
+	t = (uint64_t *)(void *)(fork->mem + p);
+	t[0] = (p + 0x1000) | TK_PTE_P | TK_PTE_W;
+	t[512] = (p + 0x2000) | TK_PTE_P | TK_PTE_W;
+	for (uint64_t i = 0; i < 512; i++)
+		t[1024 + i] = (i << 21) | TK_PTE_P | TK_PTE_W | TK_PTE_PS;
+	memcpy(fork->mem + p + 0x3000, code, sizeof code);
+	assert_true(root + 8 <= 1ULL << 30);
+	memcpy(&entry, fork->mem + root, 8);
+
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_GET_SREGS, &sregs), 0);
+	tk_cpu_kernel_segments(&sregs.cs, &sregs.ss);
+	sregs.cr3 = p;
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_SET_SREGS, &sregs), 0);
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_GET_REGS, &regs), 0);
+	regs.rip = p + 0x3000;
+	regs.rax = hit;
+	regs.rbx = root;	/* the real PML4's first entry */
+	regs.rflags = 2;
+	assert_int_equal(ioctl(fork->vcpu_fd, KVM_SET_REGS, &regs), 0);
+	memset(&res, 0, sizeof res);
+	fork->res = &res;
+	tk_vcpu_run(fork, tk_now_ns() + SECOND, SECOND);
+	assert_int_not_equal(res.stop, TK_STOP_RETURN);
+	fork->needs_reset = 1;
+	/* The write landed (this is ring 0), and the reset takes it back. */
+	assert_memory_equal(fork->mem + root, &hit, 8);
+	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	assert_memory_equal(fork->mem + root, &entry, 8);
+	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
 static void
 test_wait_twice_or_never(void **state)
 {
@@ -413,7 +533,10 @@ main(void)
 		cmocka_unit_test(test_main_unchanged_after_1000_requests),
 		cmocka_unit_test(test_four_threads_four_forks),
 		cmocka_unit_test(test_reset_after_fault_and_timeout),
+		cmocka_unit_test(test_reset_after_triple_fault),
+		cmocka_unit_test(test_page_tables_restored),
 		cmocka_unit_test(test_request_memory_limit),
+		cmocka_unit_test(test_host_discard_within_request_memory),
 		cmocka_unit_test(test_wait_twice_or_never),
 		cmocka_unit_test(test_retired_fork_comes_back_pristine),
 		cmocka_unit_test(test_host_writes_reset),

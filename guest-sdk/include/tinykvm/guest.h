@@ -50,8 +50,9 @@ void tinykvm_on_post(tinykvm_handler handler);
 void tinykvm_wait_for_requests(void);
 
 /*
- * Sends the response: (status), (content_type) (NULL for none) and (len)
- * bytes of (body).  Ends the request; never returns.
+ * Sends the response: (status), from 200 to 599 (anything else fails the
+ * request with a 500), (content_type) (NULL for none) and (len) bytes of
+ * (body).  Ends the request; never returns.
  */
 void tinykvm_respond(int status, const char *content_type,
     const void *body, size_t len) __attribute__((noreturn));
@@ -63,7 +64,12 @@ void tinykvm_respond(int status, const char *content_type,
  */
 long tinykvm_header_get(const char *name, char *buf, size_t size);
 
-/* Adds response header (name): (value).  Returns 0, or -1 if refused. */
+/*
+ * Adds response header (name): (value).  Returns 0, or -1 if refused: a
+ * name that is not a token, a value with control characters, more than 100
+ * headers or 64 KiB, or a header the server sets (Content-Length,
+ * Transfer-Encoding, Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*).
+ */
 int tinykvm_header_add(const char *name, const char *value);
 
 /*
@@ -97,6 +103,10 @@ struct tinykvm_fetch_result {
  * admits, or "/path" from this Varnish itself (a self-request: VCL, and the
  * cache, apply).  Returns the HTTP status, or a negative
  * TINYKVM_FETCH_EDENIED, _ETIMEOUT, _ETOOLARGE, _ECONNECT or _EFAILED.
+ * EDENIED also answers a method other than GET, HEAD, POST, PUT, DELETE,
+ * PATCH, OPTIONS (and the program's fetch_methods), and headers the host
+ * sets itself: Host, Content-Length, Transfer-Encoding, Connection,
+ * Keep-Alive, TE, Trailer, Upgrade, Expect, X-TinyKVM-Depth.
  */
 long tinykvm_fetch(const char *url, const struct tinykvm_fetch_options *opt,
     struct tinykvm_fetch_result *res);

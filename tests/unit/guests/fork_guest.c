@@ -160,6 +160,19 @@ h_syscall_stop(void)
 	return (rax);
 }
 
+/* Where the scratch pages are (a test writes ring-0 code and tables there). */
+static long h_pages(void) { return ((long)pages); }
+
+/* Unmaps the data main() filled: the host must zero it in a fork. */
+static long
+h_free_data(void)
+{
+	uintptr_t start = (uintptr_t)data & ~4095UL;
+
+	return (munmap((void *)start, ((uintptr_t)data + data_size - start +
+	    4095) & ~4095UL));
+}
+
 /* Jumps to our kernel's SYSCALL entry, as if a SYSCALL had faulted there. */
 static long
 h_forge_syscall(void)
@@ -181,7 +194,7 @@ static long (*const handlers[])() = {
 	(long (*)())h_vector_write, (long (*)())h_vector_read,
 	(long (*)())h_remap, (long (*)())h_peek,
 	(long (*)())h_fs_break, (long (*)())h_tls, (long (*)())h_syscall_stop,
-	(long (*)())h_forge_syscall,
+	(long (*)())h_forge_syscall, (long (*)())h_free_data, (long (*)())h_pages,
 };
 
 int
