@@ -161,6 +161,11 @@ struct tk_vm {
 };
 
 /* kvm.c */
+/*
+ * During a call: 1 (and the call stopped, TK_STOP_TIMEOUT) if its deadline
+ * has passed; host work on the guest's behalf checks it in long loops.
+ */
+int tk_call_overtime(struct tk_vm *vm, const char *what);
 int tk_kvm_fd(char *err, size_t errlen);
 /* Frees (vm) itself, now; and drops one reference to a main VM. */
 void tk_vm_free(struct tk_vm *vm);
@@ -186,11 +191,6 @@ void tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len);
  * counted), else stops it (TK_STOP_MEMORY, naming (what)) and -ENOMEM.
  */
 int tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what);
-/*
- * During a call: 1 (and the call stopped, TK_STOP_TIMEOUT) if its deadline
- * has passed; host work on the guest's behalf checks it in long loops.
- */
-int tk_call_overtime(struct tk_vm *vm, const char *what);
 /* Takes KVM's dirty ring into the fork's bitmap; -ENOSPC past the limit. */
 int tk_dirty_harvest(struct tk_vm *vm);
 /* Ends the run: the fork wrote more than its request memory. */
