@@ -69,20 +69,24 @@ tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg)
 void
 tk_vm_set_opaque(struct tk_vm *vm, void *opaque)
 {
+	TK_VM_CHECK(vm);
 	vm->opaque = opaque;
 }
 
 uint64_t
 tk_vm_handler(const struct tk_vm *vm, unsigned index)
 {
+	TK_VM_CHECK(vm);
 	return (index < TINYKVM_MAX_HANDLERS ? vm->proc.handlers[index] : 0);
 }
 
 int
 tk_vm_push(struct tk_vm *vm, const void *data, size_t len, uint64_t *gva)
 {
-	uint64_t sp = (vm->call_rsp - len) & ~15ULL;
+	uint64_t sp;
 
+	TK_VM_CHECK(vm);
+	sp = (vm->call_rsp - len) & ~15ULL;
 	if (!vm->waiting || len > vm->call_rsp ||
 	    sp < vm->stack_low + CALL_STACK_MIN)
 		return (-ENOMEM);
@@ -98,6 +102,7 @@ tk_vm_alloc(struct tk_vm *vm, size_t len, uint64_t *gva)
 {
 	uint64_t size = (len + TK_PAGE_SIZE - 1) & ~(TK_PAGE_SIZE - 1), at;
 
+	TK_VM_CHECK(vm);
 	*gva = 0;
 	if (len == 0)
 		return (0);
@@ -116,6 +121,7 @@ tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len)
 {
 	uint64_t size = (len + TK_PAGE_SIZE - 1) & ~(TK_PAGE_SIZE - 1);
 
+	TK_VM_CHECK(vm);
 	if (gva == 0 || len == 0)
 		return;
 	tk_mem_discard(vm, gva, size);
@@ -125,24 +131,28 @@ tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len)
 int
 tk_vm_readable(struct tk_vm *vm, uint64_t gva, size_t len)
 {
+	TK_VM_CHECK(vm);
 	return (tk_mem_user(vm, gva, len, 0) != NULL ? 0 : -EFAULT);
 }
 
 int
 tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len)
 {
+	TK_VM_CHECK(vm);
 	return (tk_copy_to_guest(vm, gva, src, len));
 }
 
 int
 tk_vm_copy_from(struct tk_vm *vm, void *dst, uint64_t gva, size_t len)
 {
+	TK_VM_CHECK(vm);
 	return (tk_copy_from_guest(vm, dst, gva, len));
 }
 
 long
 tk_vm_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
 {
+	TK_VM_CHECK(vm);
 	return (tk_copy_string(vm, dst, gva, size));
 }
 
@@ -170,11 +180,14 @@ int
 tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
     const uint64_t *args, uint64_t timeout_ns, struct tk_result *res)
 {
-	struct kvm_regs *r = &vm->run->s.regs.regs;
 	uint64_t gate = TK_UGATE_ADDR + (uint64_t)(tk_ugate_return - tk_ugate_start);
-	uint64_t sp, base = vm->snap_call_rsp;
+	uint64_t sp, base;
+	struct kvm_regs *r;
 	const char *why = NULL;
 
+	TK_VM_CHECK(vm);
+	r = &vm->run->s.regs.regs;
+	base = vm->snap_call_rsp;
 	memset(res, 0, sizeof *res);
 	vm->res = res;
 	if (nargs > 6)

@@ -200,6 +200,7 @@ tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what)
 uint64_t
 tk_vm_dirty_pages(const struct tk_vm *fork)
 {
+	TK_VM_CHECK(fork);
 	return (fork->dirty_pages);
 }
 
@@ -331,11 +332,13 @@ int
 tk_vm_fork(struct tk_vm **forkp, struct tk_vm *main,
     const struct tk_fork_config *cfg, char *err, size_t errlen)
 {
-	const struct tk_snapshot *snap = main->snap;
+	const struct tk_snapshot *snap;
 	struct kvm_enable_cap ring = { .cap = KVM_CAP_DIRTY_LOG_RING };
 	struct tk_vm *fork;
 	int kfd, r;
 
+	TK_VM_CHECK(main);
+	snap = main->snap;
 	*forkp = NULL;
 	if (main->mem_fd < 0 || main->main != NULL) {
 		snprintf(err, errlen, "the VM was not made forkable");
@@ -517,6 +520,7 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 {
 	const struct tk_snapshot *snap;
 
+	TK_VM_CHECK(fork);
 	if (fork->main == NULL)
 		return (-EINVAL);
 	snap = fork->main->snap;

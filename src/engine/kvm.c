@@ -202,6 +202,7 @@ tk_vm_create(struct tk_vm **vmp, const char *path,
 		snprintf(err, errlen, "out of memory");
 		return (-ENOMEM);
 	}
+	vm->magic = TK_VM_MAGIC;
 	vm->vm_fd = vm->vcpu_fd = vm->mem_fd = -1;
 	atomic_init(&vm->refs, 1);
 	(void)pthread_mutex_init(&vm->idle_lock, NULL);
@@ -388,6 +389,7 @@ tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns)
 int
 tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res)
 {
+	TK_VM_CHECK(vm);
 	memset(res, 0, sizeof *res);
 	vm->res = res;
 	if (vm->ended || vm->called || vm->main != NULL ||
@@ -422,6 +424,7 @@ tk_vm_free(struct tk_vm *vm)
 	tk_snapshot_free(vm->snap);
 	if (vm->main == NULL)
 		(void)pthread_mutex_destroy(&vm->idle_lock);
+	vm->magic = 0;
 	free(vm);
 }
 
@@ -437,6 +440,7 @@ tk_vm_destroy(struct tk_vm *vm)
 {
 	if (vm == NULL)
 		return;
+	TK_VM_CHECK(vm);
 	if (vm->main != NULL) {
 		tk_fork_retire(vm);
 		return;

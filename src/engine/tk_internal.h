@@ -5,6 +5,7 @@
 #ifndef TK_INTERNAL_H
 #define TK_INTERNAL_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -84,6 +85,8 @@ struct tk_snapshot;
 struct kvm_dirty_gfn;
 
 struct tk_vm {
+	unsigned		magic;
+#define TK_VM_MAGIC		0x6b766d31	/* "kvm1"; 0 once freed */
 	int			vm_fd;
 	int			vcpu_fd;
 	struct kvm_run		*run;
@@ -159,6 +162,9 @@ struct tk_vm {
 	unsigned		idle_count;
 	int			orphan;		/* main: destroyed by its owner */
 };
+
+/* Every public entry checks the VM it is handed: a stale or foreign pointer aborts. */
+#define TK_VM_CHECK(vm)	assert((vm) != NULL && (vm)->magic == TK_VM_MAGIC)
 
 /* kvm.c */
 /*

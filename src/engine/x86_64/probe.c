@@ -156,6 +156,7 @@ tk_vm_platform(struct tk_vm *vm, struct tk_platform *p, char *err,
 	char why[160];
 	int r;
 
+	TK_VM_CHECK(vm);
 	memset(p, 0, sizeof *p);
 	kvm_kind(p);
 	r = probe_run(vm, TK_PROBE_PLATFORM, tk_kernel_addr(tk_kernel_probe), 1,
