@@ -13,25 +13,13 @@
 
 #include "tinykvm.h"
 #include "paging.h"
+#include "x86_64/layout.h"
 #include "tinykvm/abi.h"
 
 struct kvm_run;
 
-/*
- * Guest physical layout (virtual == physical).  The first 2 MiB belong to our
- * kernel: page 0 is never mapped, so null pointers fault.  Page tables live at
- * the very top of memory, outside every mapping.
- */
-#define TK_GDT_ADDR		0x1000ULL
-#define TK_IDT_ADDR		0x2000ULL
-#define TK_TSS_ADDR		0x3000ULL
-#define TK_KCODE_ADDR		0x4000ULL	/* two pages of kernel code */
-#define TK_KCODE_SIZE		0x2000ULL
-#define TK_KSTACK_ADDR		0x6000ULL	/* exception stack, three pages */
-#define TK_KSTACK_TOP		0x9000ULL
-#define TK_UGATE_ADDR		0x9000ULL	/* user-mode syscall gate, see kernel.S */
-#define TK_DOORBELL_ADDR	0xa000ULL	/* no memory behind it: a write exits */
-#define TK_XSAVE_ADDR		0xb000ULL	/* vector state calls start from */
+/* The low layout and ports (shared with kernel.S); page tables live at the
+ * very top of memory, outside every mapping. */
 #define TK_XSAVE_BV_OFFSET	512		/* XSTATE_BV in the XSAVE header */
 /* How tk_ugate_call* restores the vector registers at the start of a call. */
 #define TK_RESTORE_XRSTOR	1
@@ -44,13 +32,13 @@ struct kvm_run;
 #define TK_STACK_SIZE		(8ULL << 20)	/* as Linux's default RLIMIT_STACK */
 #define TK_STACK_GUARD		TK_HUGE_SIZE	/* unmapped hole under the stack */
 
-/* Port numbers our kernel uses to leave the guest. */
-#define TK_PORT_SYSCALL		0x01
-#define TK_PORT_FAULT		0x02
-#define TK_PORT_PROBE		0x03
 /* What vm->probing says is running. */
 #define TK_PROBE_PLATFORM	1
 #define TK_PROBE_SYSCALL	2
+
+/* The doorbell and the return hypercall are the ABI's, used by kernel.S. */
+_Static_assert(TK_DOORBELL_ADDR == TINYKVM_DOORBELL, "doorbell address");
+_Static_assert(TINYKVM_DOORBELL < TK_HUGE_SIZE, "doorbell in the kernel's 2 MiB");
 
 /* The exception frame kernel.S leaves on its stack, in qwords from the top of it. */
 #define TK_FRAME_ADDR		(TK_KSTACK_TOP - 7 * 8)

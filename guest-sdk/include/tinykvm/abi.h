@@ -12,7 +12,9 @@
 #ifndef TINYKVM_ABI_H
 #define TINYKVM_ABI_H
 
+#ifndef __ASSEMBLER__		/* kernel.S takes the numbers only */
 #include <stdint.h>
+#endif
 
 #define TINYKVM_ABI_VERSION		1
 
@@ -72,6 +74,7 @@
  * resp_body is 0, into memory the host maps for it and whose address it
  * stores in resp_body (release it with munmap(resp_body, resp_body_len)).
  */
+#ifndef __ASSEMBLER__
 struct tinykvm_abi_fetch {
 	uint64_t	url, url_len;
 	uint64_t	method, method_len;
@@ -81,6 +84,7 @@ struct tinykvm_abi_fetch {
 	uint64_t	resp_headers, resp_headers_cap, resp_headers_len;
 	uint64_t	content_type, content_type_cap, content_type_len;
 };
+#endif
 
 /* Handler slots the VMOD calls (TINYKVM_HC_REGISTER_HANDLER's index). */
 #define TINYKVM_HANDLER_GET		0	/* GET and HEAD */
@@ -91,6 +95,7 @@ struct tinykvm_abi_fetch {
  * NUL-terminated, body in memory the host mapped for this request (0 when
  * there is none).  All fields are guest addresses or sizes.
  */
+#ifndef __ASSEMBLER__
 struct tinykvm_abi_request {
 	uint64_t	method;
 	uint64_t	url;
@@ -99,6 +104,7 @@ struct tinykvm_abi_request {
 	uint64_t	body;
 	uint64_t	body_len;
 };
+#endif
 
 /* Longest response header name or value, request header value, log line. */
 #define TINYKVM_MAX_HEADER		8192

@@ -7,6 +7,9 @@
  * Guest programs run in ring 3.  Every way into ring 0 ends in an OUT to one
  * of our ports, which exits to the host; the host emulates and resumes.
  */
+#include "x86_64/layout.h"
+#include "tinykvm/abi.h"
+
 	.section .rodata
 	.balign 16
 	.globl tk_kernel_start, tk_kernel_end
@@ -21,7 +24,7 @@ tk_kernel_start:
  * SMAP forbids it.  The host puts the result in rax and resumes after the OUT.
  */
 tk_kernel_syscall:
-	outl	%eax, $0x01
+	outl	%eax, $TK_PORT_SYSCALL
 	sysretq
 
 /*
@@ -38,7 +41,7 @@ tk_kernel_syscall:
 	pushq	$0
 	.endif
 	pushq	$\vec
-	outl	%eax, $0x02
+	outl	%eax, $TK_PORT_FAULT
 1:	hlt
 	jmp	1b
 	.endm
@@ -76,7 +79,7 @@ tk_kernel_probe:
 1:	movl	$7, %eax
 	xorl	%ecx, %ecx
 	cpuid
-	outl	%eax, $0x03		/* TK_PORT_PROBE */
+	outl	%eax, $TK_PORT_PROBE
 2:	hlt
 	jmp	2b
 
@@ -94,7 +97,7 @@ tk_kernel_end:
 	.globl	tk_ugate_start, tk_ugate_return, tk_ugate_call, tk_ugate_call_fx
 	.globl	tk_ugate_syscall_probe, tk_ugate_end
 tk_ugate_start:
-	movl	%eax, 0xa000		/* TK_DOORBELL_ADDR */
+	movl	%eax, TK_DOORBELL_ADDR
 	jmpq	*%rcx
 
 /*
@@ -115,8 +118,8 @@ tk_ugate_syscall_probe:
 	.balign	16
 tk_ugate_return:
 	movq	%rax, %rdi
-	movl	$0x10002, %eax		/* TINYKVM_HC_RETURN */
-	movl	%eax, 0xa000
+	movl	$TINYKVM_HC_RETURN, %eax
+	movl	%eax, TK_DOORBELL_ADDR
 	ud2
 /*
  * Where a call starts: the vector registers are set to the main VM's, from
@@ -129,7 +132,7 @@ tk_ugate_return:
 tk_ugate_call:
 	movl	$-1, %eax
 	movl	$-1, %edx
-	xrstor	0xb000			/* TK_XSAVE_ADDR */
+	xrstor	TK_XSAVE_ADDR
 	pushq	%r11
 	xorl	%eax, %eax
 	xorl	%edx, %edx
@@ -138,7 +141,7 @@ tk_ugate_call:
 
 	.balign	16
 tk_ugate_call_fx:
-	fxrstor64 0xb000		/* TK_XSAVE_ADDR */
+	fxrstor64 TK_XSAVE_ADDR
 	pushq	%r11
 	xorl	%r11d, %r11d
 	ret
