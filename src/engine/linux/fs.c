@@ -3,6 +3,7 @@
  * path did not exist, so libc falls back the way it does in an empty chroot.
  */
 #include <errno.h>
+#include <sys/syscall.h>
 
 #include "syscalls.h"
 
@@ -23,24 +24,24 @@ sys_read_only(struct tk_vm *vm, const uint64_t *a)
 }
 
 const struct tk_syscall tk_linux_fs_calls[] = {
-	{ 2, sys_no_such_file },	/* open */
-	{ 4, sys_no_such_file },	/* stat */
-	{ 6, sys_no_such_file },	/* lstat */
-	{ 21, sys_no_such_file },	/* access */
-	{ 59, sys_read_only },		/* execve */
-	{ 80, sys_no_such_file },	/* chdir */
-	{ 83, sys_read_only },		/* mkdir */
-	{ 84, sys_read_only },		/* rmdir */
-	{ 85, sys_read_only },		/* creat */
-	{ 87, sys_read_only },		/* unlink */
-	{ 89, sys_no_such_file },	/* readlink */
-	{ 257, sys_no_such_file },	/* openat */
-	{ 258, sys_read_only },		/* mkdirat */
-	{ 263, sys_read_only },		/* unlinkat */
-	{ 267, sys_no_such_file },	/* readlinkat */
-	{ 269, sys_no_such_file },	/* faccessat */
-	{ 322, sys_read_only },		/* execveat */
-	{ 437, sys_no_such_file },	/* openat2 */
-	{ 439, sys_no_such_file },	/* faccessat2 */
-	{ 0, NULL },
+	{ SYS_open, sys_no_such_file },
+	{ SYS_stat, sys_no_such_file },
+	{ SYS_lstat, sys_no_such_file },
+	{ SYS_access, sys_no_such_file },
+	{ SYS_execve, sys_read_only },
+	{ SYS_chdir, sys_no_such_file },
+	{ SYS_mkdir, sys_read_only },
+	{ SYS_rmdir, sys_read_only },
+	{ SYS_creat, sys_read_only },
+	{ SYS_unlink, sys_read_only },
+	{ SYS_readlink, sys_no_such_file },
+	{ SYS_openat, sys_no_such_file },
+	{ SYS_mkdirat, sys_read_only },
+	{ SYS_unlinkat, sys_read_only },
+	{ SYS_readlinkat, sys_no_such_file },
+	{ SYS_faccessat, sys_no_such_file },
+	{ SYS_execveat, sys_read_only },
+	{ SYS_openat2, sys_no_such_file },
+	{ SYS_faccessat2, sys_no_such_file },
+	{ 0, NULL },		/* the end: fn NULL */
 };

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "syscalls.h"
 
@@ -206,17 +207,17 @@ sys_fcntl(struct tk_vm *vm, const uint64_t *a)
 }
 
 const struct tk_syscall tk_linux_io_calls[] = {
-	{ 0, sys_read },
-	{ 1, sys_write },
-	{ 3, sys_close },
-	{ 5, sys_fstat },
-	{ 8, sys_lseek },
-	{ 16, sys_ioctl },
-	{ 17, sys_pread_pwrite },
-	{ 18, sys_pread_pwrite },
-	{ 19, sys_readv },
-	{ 20, sys_writev },
-	{ 72, sys_fcntl },
-	{ 262, sys_newfstatat },
-	{ 0, NULL },
+	{ SYS_read, sys_read },
+	{ SYS_write, sys_write },
+	{ SYS_close, sys_close },
+	{ SYS_fstat, sys_fstat },
+	{ SYS_lseek, sys_lseek },
+	{ SYS_ioctl, sys_ioctl },
+	{ SYS_pread64, sys_pread_pwrite },
+	{ SYS_pwrite64, sys_pread_pwrite },
+	{ SYS_readv, sys_readv },
+	{ SYS_writev, sys_writev },
+	{ SYS_fcntl, sys_fcntl },
+	{ SYS_newfstatat, sys_newfstatat },
+	{ 0, NULL },		/* the end: fn NULL */
 };

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "syscalls.h"
 
@@ -209,11 +210,11 @@ sys_madvise(struct tk_vm *vm, const uint64_t *a)
 }
 
 const struct tk_syscall tk_linux_mm_calls[] = {
-	{ 9, sys_mmap },
-	{ 10, sys_mprotect },
-	{ 11, sys_munmap },
-	{ 12, sys_brk },
-	{ 25, sys_mremap },
-	{ 28, sys_madvise },
-	{ 0, NULL },
+	{ SYS_mmap, sys_mmap },
+	{ SYS_mprotect, sys_mprotect },
+	{ SYS_munmap, sys_munmap },
+	{ SYS_brk, sys_brk },
+	{ SYS_mremap, sys_mremap },
+	{ SYS_madvise, sys_madvise },
+	{ 0, NULL },		/* the end: fn NULL */
 };

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 
 #include "syscalls.h"
 
@@ -303,30 +304,30 @@ sys_sched_getaffinity(struct tk_vm *vm, const uint64_t *a)
 }
 
 const struct tk_syscall tk_linux_proc_calls[] = {
-	{ 13, sys_rt_sigaction },
-	{ 14, sys_rt_sigprocmask },
-	{ 24, sys_success },		/* sched_yield */
-	{ 39, sys_getpid },
-	{ 60, sys_exit },
-	{ 62, sys_kill },
-	{ 63, sys_uname },
-	{ 97, sys_getrlimit },
-	{ 102, sys_getuid },
-	{ 104, sys_getgid },
-	{ 107, sys_geteuid },
-	{ 108, sys_getegid },
-	{ 110, sys_getppid },
-	{ 131, sys_sigaltstack },
-	{ 158, sys_arch_prctl },
-	{ 160, sys_success },		/* setrlimit */
-	{ 186, sys_getpid },		/* gettid */
-	{ 200, sys_kill },		/* tkill */
-	{ 202, sys_futex },
-	{ 204, sys_sched_getaffinity },
-	{ 218, sys_set_tid_address },
-	{ 231, sys_exit },		/* exit_group */
-	{ 234, sys_tgkill },
-	{ 273, sys_success },		/* set_robust_list */
-	{ 302, sys_prlimit64 },
-	{ 0, NULL },
+	{ SYS_rt_sigaction, sys_rt_sigaction },
+	{ SYS_rt_sigprocmask, sys_rt_sigprocmask },
+	{ SYS_sched_yield, sys_success },
+	{ SYS_getpid, sys_getpid },
+	{ SYS_exit, sys_exit },
+	{ SYS_kill, sys_kill },
+	{ SYS_uname, sys_uname },
+	{ SYS_getrlimit, sys_getrlimit },
+	{ SYS_getuid, sys_getuid },
+	{ SYS_getgid, sys_getgid },
+	{ SYS_geteuid, sys_geteuid },
+	{ SYS_getegid, sys_getegid },
+	{ SYS_getppid, sys_getppid },
+	{ SYS_sigaltstack, sys_sigaltstack },
+	{ SYS_arch_prctl, sys_arch_prctl },
+	{ SYS_setrlimit, sys_success },
+	{ SYS_gettid, sys_getpid },
+	{ SYS_tkill, sys_kill },
+	{ SYS_futex, sys_futex },
+	{ SYS_sched_getaffinity, sys_sched_getaffinity },
+	{ SYS_set_tid_address, sys_set_tid_address },
+	{ SYS_exit_group, sys_exit },
+	{ SYS_tgkill, sys_tgkill },
+	{ SYS_set_robust_list, sys_success },
+	{ SYS_prlimit64, sys_prlimit64 },
+	{ 0, NULL },		/* the end: fn NULL */
 };

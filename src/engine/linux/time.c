@@ -6,6 +6,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
+#include <sys/syscall.h>
 
 #include "syscalls.h"
 
@@ -103,10 +104,10 @@ sys_getrandom(struct tk_vm *vm, const uint64_t *a)
 }
 
 const struct tk_syscall tk_linux_time_calls[] = {
-	{ 96, sys_gettimeofday },
-	{ 201, sys_time },
-	{ 228, sys_clock_gettime },
-	{ 229, sys_clock_getres },
-	{ 318, sys_getrandom },
-	{ 0, NULL },
+	{ SYS_gettimeofday, sys_gettimeofday },
+	{ SYS_time, sys_time },
+	{ SYS_clock_gettime, sys_clock_gettime },
+	{ SYS_clock_getres, sys_clock_getres },
+	{ SYS_getrandom, sys_getrandom },
+	{ 0, NULL },		/* the end: fn NULL */
 };
