@@ -8,7 +8,6 @@
 #include <pwd.h>
 #include <linux/kvm.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,35 +84,6 @@ tk_kvm_available(char *err, size_t errlen)
 	int r = tk_kvm_fd(err, errlen);
 
 	return (r < 0 ? r : 0);
-}
-
-void
-tk_log(struct tk_vm *vm, const char *fmt, ...)
-{
-	char line[256];
-	va_list ap;
-
-	if (vm->log == NULL)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	vm->log(vm->opaque, line);
-}
-
-void
-tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
-    const char *fmt, ...)
-{
-	va_list ap;
-
-	vm->stopped = 1;
-	vm->res->stop = why;
-	vm->res->exit_status = status;
-	vm->res->signal = sig;
-	va_start(ap, fmt);
-	(void)vsnprintf(vm->res->message, sizeof vm->res->message, fmt, ap);
-	va_end(ap);
 }
 
 int

@@ -297,7 +297,7 @@ uint64_t tk_now_ns(void);
  */
 void tk_linux_syscall(struct tk_vm *vm);
 
-/* Logging and stopping. */
+/* stop.c: logging and stopping, leaf helpers. */
 void tk_log(struct tk_vm *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
