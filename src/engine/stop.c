@@ -2,7 +2,8 @@
  * How a run ends and what it says on the way: leaf helpers every engine
  * file may call (they call nothing of ours back).  tk_stop fills the
  * caller's tk_result and makes the run loop return; tk_log hands a line to
- * the embedder's log function.
+ * the embedder's log function; tk_call_overtime stops a call whose deadline
+ * passed while the host worked for it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,4 +37,15 @@ tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
 	va_start(ap, fmt);
 	(void)vsnprintf(vm->res->message, sizeof vm->res->message, fmt, ap);
 	va_end(ap);
+}
+
+int
+tk_call_overtime(struct tk_vm *vm, const char *what)
+{
+	if (!vm->in_call || vm->call_deadline == 0 ||
+	    tk_now_ns() < vm->call_deadline)
+		return (0);
+	tk_stop(vm, TK_STOP_TIMEOUT, 0, 0, "timed out while %s for the program",
+	    what);
+	return (1);
 }

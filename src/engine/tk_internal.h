@@ -154,13 +154,10 @@ struct tk_vm {
 /* Every public entry checks the VM it is handed: a stale or foreign pointer aborts. */
 #define TK_VM_CHECK(vm)	assert((vm) != NULL && (vm)->magic == TK_VM_MAGIC)
 
-/* kvm.c */
-/*
- * During a call: 1 (and the call stopped, TK_STOP_TIMEOUT) if its deadline
- * has passed; host work on the guest's behalf checks it in long loops.
- */
-int tk_call_overtime(struct tk_vm *vm, const char *what);
+/* kvmdev.c: the process's /dev/kvm descriptor, or -errno with an admin's explanation. */
 int tk_kvm_fd(char *err, size_t errlen);
+
+/* kvm.c */
 /* Frees (vm) itself, now; and drops one reference to a main VM. */
 void tk_vm_free(struct tk_vm *vm);
 void tk_vm_unref(struct tk_vm *vm);
@@ -177,7 +174,7 @@ int tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen);
 /* call.c: the lifecycle hypercalls; returns the value for rax. */
 int64_t tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg);
 
-/* fork.c */
+/* dirty.c */
 /* Remembers a page the host wrote in a fork, so a reset restores it. */
 void tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len);
 /*
@@ -189,6 +186,8 @@ int tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what);
 int tk_dirty_harvest(struct tk_vm *vm);
 /* Ends the run: the fork wrote more than its request memory. */
 void tk_dirty_over_limit(struct tk_vm *vm);
+
+/* fork.c */
 /* A fork its owner destroyed: reset and parked in its main VM, or freed. */
 void tk_fork_retire(struct tk_vm *fork);
 /* A main VM's owner destroyed it: frees its parked forks. */
@@ -302,5 +301,10 @@ void tk_log(struct tk_vm *vm, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/*
+ * During a call: 1 (and the call stopped, TK_STOP_TIMEOUT) if its deadline
+ * has passed; host work on the guest's behalf checks it in long loops.
+ */
+int tk_call_overtime(struct tk_vm *vm, const char *what);
 
 #endif

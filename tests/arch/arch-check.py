@@ -90,6 +90,11 @@ def main():
     for comp in cycles(edges):
         problems.append("engine files call each other in a cycle: " +
                         ", ".join(comp))
+        if report:
+            for f in comp:
+                for s in sorted(engine[f][1]):
+                    if owner.get(s) in comp and owner[s] != f:
+                        problems.append("    %s -> %s (%s)" % (f, owner[s], s))
     api = api_names(os.path.join(src, "src/engine/tinykvm.h"))
     for sub in ("src/vmod", "src/cli"):
         for f, path in sorted(objects(build, sub).items()):
