@@ -74,7 +74,6 @@ tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what)
 
 	if (vm->dirty == NULL || vm->max_dirty == 0 || !vm->in_call)
 		return (0);
-	(void)tk_dirty_harvest(vm);
 	used = vm->dirty_pages - vm->dirty_base;
 	if (used + pages <= vm->max_dirty)
 		return (0);

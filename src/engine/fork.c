@@ -425,6 +425,23 @@ tables_restore(struct tk_vm *fork, enum tk_reset_mode mode)
 	return (changed);
 }
 
+/*
+ * After the tables were put back behind KVM's back: deleting the memory slot
+ * they are in and making it again drops every translation KVM built from
+ * them, shadow pages (shadow paging) and TLB entries (nested paging) alike.
+ * Slow, and never needed unless ring-0 code wrote the tables.
+ */
+static int
+tables_forget(struct tk_vm *fork)
+{
+	struct kvm_userspace_memory_region gone = { .slot = TK_SLOT_UNLOGGED };
+	char err[128];
+
+	if (ioctl(fork->vm_fd, KVM_SET_USER_MEMORY_REGION, &gone) < 0)
+		return (-errno);
+	return (tk_memslots_set(fork, 1, err, sizeof err));
+}
+
 /* True if the guest changed a segment (mov to %fs, arch_prctl) since the image. */
 static int
 segments_changed(const struct tk_vm *fork, const struct kvm_sregs *snap)
@@ -453,9 +470,12 @@ tk_vm_reset(struct tk_vm *fork, enum tk_reset_mode mode)
 	(void)tk_dirty_harvest(fork);
 	pages_restore(fork, mode);
 	hot_restore(fork, mode);
-	/* Changed tables: the sregs below reload CR3, which flushes the TLB. */
-	if (tables_restore(fork, mode))
+	/* Changed tables: the vCPU must forget every translation made from them. */
+	if (tables_restore(fork, mode)) {
+		if (tables_forget(fork) < 0)
+			return (-EIO);
 		fork->needs_reset = 1;
+	}
 	/* Vector registers can hold a request's secrets: each call restores
 	 * them (tk_ugate_call*); after a failed call, the whole vCPU is reset. */
 	if (fork->needs_reset &&

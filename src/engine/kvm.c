@@ -58,7 +58,7 @@ tk_memslots_set(struct tk_vm *vm, int log_dirty, char *err, size_t errlen)
 		{ .slot = 1, .flags = flags, .guest_phys_addr = bell_end,
 		  .memory_size = hot - bell_end,
 		  .userspace_addr = (uintptr_t)(vm->mem + bell_end) },
-		{ .slot = 2, .flags = 0, .guest_phys_addr = hot,
+		{ .slot = TK_SLOT_UNLOGGED, .flags = 0, .guest_phys_addr = hot,
 		  .memory_size = vm->mem_size - hot,
 		  .userspace_addr = (uintptr_t)(vm->mem + hot) },
 	};

@@ -206,9 +206,13 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 	}
 	if (write && vm->dirty != NULL) {
 		tk_dirty_mark(vm, gva, len);
-		/* A host write for the guest counts as the guest's, now. */
-		if (vm->in_call && tk_dirty_budget(vm, 0, "a system call's write") < 0)
+		/* A host write for the guest counts as the guest's, now (what
+		 * the guest wrote itself is counted at the ring's harvests). */
+		if (vm->in_call && vm->max_dirty != 0 &&
+		    vm->dirty_pages - vm->dirty_base > vm->max_dirty) {
+			tk_dirty_over_limit(vm);
 			return (NULL);
+		}
 	}
 	/* The map is the identity: the guest address is the physical one. */
 	return (vm->mem + gva);
@@ -301,6 +305,8 @@ fork_discard(struct tk_vm *vm, uint64_t gpa, uint64_t end)
 	    "at start-up") < 0)
 		return;
 	for (p = first; p < end; p += TK_PAGE_SIZE) {
+		if (p % TK_HUGE_SIZE == 0 && tk_call_overtime(vm, "discarding memory"))
+			return;
 		if (!page_needs_zero(vm, p))
 			continue;
 		tk_dirty_mark(vm, p, TK_PAGE_SIZE);

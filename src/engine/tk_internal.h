@@ -158,6 +158,8 @@ struct tk_vm {
 int tk_kvm_fd(char *err, size_t errlen);
 
 /* kvm.c */
+/* The memory slot of a fork's hot stack and page tables: not dirty-logged. */
+#define TK_SLOT_UNLOGGED	2
 /* Frees (vm) itself, now; and drops one reference to a main VM. */
 void tk_vm_free(struct tk_vm *vm);
 void tk_vm_unref(struct tk_vm *vm);
@@ -179,7 +181,8 @@ int64_t tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg);
 void tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len);
 /*
  * During a call: 0 if the call may dirty (pages) more pages (beyond those
- * counted), else stops it (TK_STOP_MEMORY, naming (what)) and -ENOMEM.
+ * counted: harvest the ring first), else stops it (TK_STOP_MEMORY, naming
+ * (what)) and -ENOMEM.
  */
 int tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what);
 /* Takes KVM's dirty ring into the fork's bitmap; -ENOSPC past the limit. */

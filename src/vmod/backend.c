@@ -22,6 +22,19 @@ static const struct vmod_priv_methods task_methods[1] = {{
 static const char task_key;
 const void *const tkvmod_task_id = &task_key;
 
+/*
+ * The task lives as long as the fetch, but a chain is per backend attempt:
+ * after return(retry), what the last attempt chained is gone.
+ */
+static void
+task_attempt(struct tkvmod_task *task, const struct busyobj *bo)
+{
+	if (task->chain_retries != bo->retries) {
+		task->chain_retries = bo->retries;
+		task->n_chain = 0;
+	}
+}
+
 /* The request body, gathered in host memory before it goes into the guest. */
 static int v_matchproto_(objiterate_f)
 body_append(void *priv, unsigned flush, const void *ptr, ssize_t len)
@@ -125,8 +138,10 @@ program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 	AZ(bo->htc);
 
 	priv = VRT_priv_task_get(ctx, tkvmod_task_id);
-	if (priv != NULL && priv->priv != NULL)
+	if (priv != NULL && priv->priv != NULL) {
 		CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
+		task_attempt(task, bo);
+	}
 
 	reply = WS_Alloc(bo->ws, sizeof *reply);
 	bo->htc = WS_Alloc(bo->ws, sizeof *bo->htc);
@@ -231,11 +246,8 @@ tkvmod_task_get(VRT_CTX)
 	}
 	if (priv->priv != NULL) {
 		CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
-		/* It lives as long as the fetch: return(retry) starts afresh. */
-		if (ctx->bo != NULL && task->chain_retries != ctx->bo->retries) {
-			task->chain_retries = ctx->bo->retries;
-			task->n_chain = 0;
-		}
+		if (ctx->bo != NULL)
+			task_attempt(task, ctx->bo);
 		return (task);
 	}
 	task = WS_Alloc(ctx->ws, sizeof *task);

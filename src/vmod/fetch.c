@@ -216,6 +216,18 @@ fetch_error(struct tkvmod_run *run, const char *url, int64_t code, const char *w
 	return (code);
 }
 
+/* Appends (s) to (*list); -1 (the list left as it was) when out of memory. */
+static int
+slist_add(struct curl_slist **list, const char *s)
+{
+	struct curl_slist *l = curl_slist_append(*list, s);
+
+	if (l == NULL)
+		return (-1);
+	*list = l;
+	return (0);
+}
+
 /*
  * The guest's "Name: value" lines, checked, onto (*list).  Names are tokens,
  * values free of CR, LF and NUL, and no header that frames the message, picks
@@ -253,7 +265,10 @@ headers_build(char *headers, struct curl_slist **list, char *why, size_t len)
 			return (why);
 		}
 		*colon = ':';
-		*list = curl_slist_append(*list, line);
+		if (slist_add(list, line) < 0) {
+			snprintf(why, len, "out of memory");
+			return (why);
+		}
 	}
 	return (NULL);
 }
@@ -386,15 +401,21 @@ fetch_headers(struct tkvmod_run *run, struct fetch_req *q)
 	if (q->self) {
 		snprintf(depth_hdr, sizeof depth_hdr, "%s: %d %s",
 		    TKVMOD_DEPTH_HEADER, q->depth + 1, ps->self_secret);
-		q->list = curl_slist_append(q->list, depth_hdr);
+		/* Without its depth, a self-request must not go at all. */
+		if (slist_add(&q->list, depth_hdr) < 0)
+			return (fetch_error(run, q->url, TINYKVM_FETCH_EFAILED,
+			    "out of memory"));
 		/* A self-request shares the Host, so the cache, of its request. */
 		host = host_of(run->call->req_http);
 		if (host != NULL && (size_t)snprintf(host_hdr, sizeof host_hdr,
-		    "Host: %s", host) < sizeof host_hdr)
-			q->list = curl_slist_append(q->list, host_hdr);
+		    "Host: %s", host) < sizeof host_hdr &&
+		    slist_add(&q->list, host_hdr) < 0)
+			return (fetch_error(run, q->url, TINYKVM_FETCH_EFAILED,
+			    "out of memory"));
 	}
 	if (headers_build(q->headers, &q->list, q->why, sizeof q->why) != NULL)
-		return (fetch_error(run, q->url, TINYKVM_FETCH_EDENIED, q->why));
+		return (fetch_error(run, q->url, strcmp(q->why, "out of memory") == 0 ?
+		    TINYKVM_FETCH_EFAILED : TINYKVM_FETCH_EDENIED, q->why));
 	return (0);
 }
 

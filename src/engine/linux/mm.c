@@ -181,6 +181,7 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 	if (to == 0)
 		return (-ENOMEM);
 	/* The copy is the request's writing: within its memory, or not at all. */
+	(void)tk_dirty_harvest(vm);
 	if (tk_dirty_budget(vm, old_len / TK_PAGE_SIZE, "mremap's copy") < 0)
 		return (-ENOMEM);
 	r = area_claim(vm, to, new_len, PROT_READ | PROT_WRITE);
