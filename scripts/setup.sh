@@ -214,8 +214,25 @@ lane_record() {
 		f=1
 	fi
 	[ -f "$dir/test-suite.log" ] && cp "$dir/test-suite.log" "$LANES/$name.log"
+	lane_failures "$dir"
 	printf '%s: %d passed, %d failed, %d min\n' "$name" "$p" "$f" \
 	    $(( ($(date +%s) - start + 59) / 60 )) >>"$LANES/summary"
+}
+
+# lane_failures DIR: for each failed test of DIR's suite, what CI needs to
+# tell why without the build tree: varnishtest's "----" lines (the failed
+# expectation), Varnish's Error lines and the log's last lines.
+lane_failures() {
+	local dir=$1 t
+	[ -f "$dir/test-suite.log" ] || return 0
+	sed -n 's/^\(FAIL\|ERROR\): \([^ ]*\).*/\2/p' "$dir/test-suite.log" |
+	    sort -u | while read -r t; do
+		t=${t%.test}; t=${t%.vtc}
+		[ -f "$dir/$t.log" ] || continue
+		echo "==> failed: $t"
+		grep -m 30 -E '^---- | (Error|FetchError) ' "$dir/$t.log" | cut -c1-300
+		tail -n 15 "$dir/$t.log" | cut -c1-300
+	done
 }
 
 run_tests() {

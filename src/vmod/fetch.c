@@ -445,6 +445,9 @@ fetch_perform(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva,
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
 	    (long)((left < cfg->fetch_timeout ? left : cfg->fetch_timeout) * 1000));
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, q->list);
+	/* A Content-Length over the cap fails at the header, not 1 MiB later. */
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)cfg->max_fetch_size);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, body_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_write);
@@ -464,7 +467,7 @@ fetch_perform(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva,
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype);
 		r = result_out(run, vm, &q->f, gva, status, &body, &hdrs, ctype, url);
-	} else if (body.over) {
+	} else if (body.over || cr == CURLE_FILESIZE_EXCEEDED) {
 		r = fetch_error(run, url, TINYKVM_FETCH_ETOOLARGE, "body larger than "
 		    "max_fetch_size");
 	} else if (cr == CURLE_OPERATION_TIMEDOUT) {
