@@ -16,8 +16,6 @@
 #include "request.h"
 #include "../proto/http_rules.h"
 
-static struct cli_request *current;
-
 /* Copies guest string (gva, len), NUL-free, into a fresh NUL-terminated buffer. */
 static char *
 string_in(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
@@ -35,7 +33,8 @@ string_in(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
 }
 
 static int64_t
-header_get(struct tk_vm *vm, const uint64_t *a)
+header_get(struct cli_request *current, struct tk_vm *vm,
+    const uint64_t *a)
 {
 	char *name = string_in(vm, a[0], a[1], 255);
 	size_t n = name ? strlen(name) : 0, len, copy;
@@ -63,7 +62,8 @@ header_get(struct tk_vm *vm, const uint64_t *a)
 
 /* The same verdicts as the VMOD's: http_rules.h. */
 static int64_t
-respond(struct tk_vm *vm, const uint64_t *a)
+respond(struct cli_request *current, struct tk_vm *vm,
+    const uint64_t *a)
 {
 	const char *why = NULL;
 	char *type = string_in(vm, a[1], a[2], 255);
@@ -72,14 +72,12 @@ respond(struct tk_vm *vm, const uint64_t *a)
 		why = "status must be from 200 to 599";
 	else if (type == NULL || !tkp_value_ok(type))
 		why = "bad Content-Type";
-	else if (a[4] > (256u << 20) || tk_vm_readable(vm, a[3], a[4]) < 0 ||
-	    (current->body = malloc(a[4] + 1)) == NULL ||
-	    tk_vm_copy_from(vm, current->body, a[3], a[4]) < 0)
+	else if (a[4] > (256u << 20) ||
+	    (current->body = tk_vm_view(vm, a[3], a[4])) == NULL)
 		why = "body not in readable guest memory";
 	if (why != NULL) {
 		snprintf(current->error, sizeof current->error, "respond: %s", why);
 		free(type);
-		free(current->body);
 		current->body = NULL;
 		return (-EINVAL);
 	}
@@ -92,7 +90,8 @@ respond(struct tk_vm *vm, const uint64_t *a)
 }
 
 static int64_t
-header_add(struct tk_vm *vm, const uint64_t *a)
+header_add(struct cli_request *current, struct tk_vm *vm,
+    const uint64_t *a)
 {
 	char *name = string_in(vm, a[0], a[1], 255);
 	char *value = string_in(vm, a[2], a[3], TINYKVM_MAX_HEADER);
@@ -124,22 +123,23 @@ int
 cli_hypercall(void *opaque, struct tk_vm *vm, uint64_t nr,
     const uint64_t a[6], int64_t *ret)
 {
+	struct cli_request *current = opaque;
 	char *s;
 
-	(void)opaque;
+	/* main() before it waits has no request: opaque is the VM's, NULL. */
 	if (current == NULL) {
 		*ret = -EPERM;
 		return (0);
 	}
 	switch (nr) {
 	case TINYKVM_HC_RESPOND:
-		*ret = respond(vm, a);
+		*ret = respond(current, vm, a);
 		return (1);
 	case TINYKVM_HC_HEADER_GET:
-		*ret = header_get(vm, a);
+		*ret = header_get(current, vm, a);
 		return (0);
 	case TINYKVM_HC_HEADER_ADD:
-		*ret = header_add(vm, a);
+		*ret = header_add(current, vm, a);
 		return (0);
 	case TINYKVM_HC_LOG:
 		s = string_in(vm, a[0], a[1] > TINYKVM_MAX_LOG ? TINYKVM_MAX_LOG :
@@ -188,9 +188,7 @@ cli_request_serve(struct tk_vm *vm, struct cli_request *req,
 	req->out_headers = open_memstream(&req->headers_text, &req->headers_len);
 	if (req->out_headers == NULL)
 		return (-1);
-	current = req;
-	(void)tk_vm_call(vm, handler, 1, &at, timeout_ns, res);
-	current = NULL;
+	(void)tk_vm_call(vm, req, handler, 1, &at, timeout_ns, res);
 	fclose(req->out_headers);
 	return (0);
 }

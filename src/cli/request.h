@@ -20,7 +20,7 @@ struct cli_request {
 	unsigned	headers_added;
 	int		status;
 	char		content_type[256];
-	char		*body;
+	const char	*body;		/* in the VM's memory: print before it goes */
 	size_t		body_len;
 	FILE		*out_headers;
 	char		*headers_text;

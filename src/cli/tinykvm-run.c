@@ -153,7 +153,6 @@ request_finish(struct tk_vm *vm, struct cli_request *req, double timeout)
 	}
 	tk_vm_destroy(vm);
 	free(req->headers_text);
-	free(req->body);
 	free(req->in_body);
 	return (status);
 }

@@ -66,13 +66,6 @@ tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg)
 	return (-ENOSYS);
 }
 
-void
-tk_vm_set_opaque(struct tk_vm *vm, void *opaque)
-{
-	TK_VM_CHECK(vm);
-	vm->opaque = opaque;
-}
-
 uint64_t
 tk_vm_handler(const struct tk_vm *vm, unsigned index)
 {
@@ -135,6 +128,13 @@ tk_vm_readable(struct tk_vm *vm, uint64_t gva, size_t len)
 	return (tk_mem_user(vm, gva, len, 0) != NULL ? 0 : -EFAULT);
 }
 
+const void *
+tk_vm_view(struct tk_vm *vm, uint64_t gva, size_t len)
+{
+	TK_VM_CHECK(vm);
+	return (tk_mem_user(vm, gva, len, 0));
+}
+
 int
 tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len)
 {
@@ -177,9 +177,10 @@ user_mode_enter(struct tk_vm *vm)
 }
 
 int
-tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
+tk_vm_call(struct tk_vm *vm, void *opaque, uint64_t addr, unsigned nargs,
     const uint64_t *args, uint64_t timeout_ns, struct tk_result *res)
 {
+	void *own;
 	uint64_t gate = TK_UGATE_ADDR + (uint64_t)(tk_ugate_return - tk_ugate_start);
 	uint64_t sp, base;
 	struct kvm_regs *r;
@@ -232,7 +233,11 @@ tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
 	vm->dirty_base = vm->dirty_pages;
 	vm->in_call = 1;
 	vm->call_deadline = timeout_ns ? tk_now_ns() + timeout_ns : 0;
+	own = vm->opaque;
+	if (opaque != NULL)
+		vm->opaque = opaque;
 	tk_vcpu_run(vm, vm->call_deadline, timeout_ns);
+	vm->opaque = own;
 	vm->in_call = 0;
 	vm->call_deadline = 0;
 	vm->call_rsp = base;

@@ -107,9 +107,6 @@ int tk_vm_run(struct tk_vm *vm, uint64_t timeout_ns, struct tk_result *res);
  */
 void tk_vm_destroy(struct tk_vm *vm);
 
-/* Replaces the opaque pointer the callbacks get (per request, say). */
-void tk_vm_set_opaque(struct tk_vm *vm, void *opaque);
-
 /* The guest address of registered handler (index), or 0 if none. */
 uint64_t tk_vm_handler(const struct tk_vm *vm, unsigned index);
 
@@ -126,9 +123,11 @@ int tk_vm_push(struct tk_vm *vm, const void *data, size_t len, uint64_t *gva);
  * res->retval), an embedder hypercall ends it, it faults, or (timeout_ns)
  * passes.  The VM must be paused: waiting for requests, or a fork between
  * calls.  After anything but TK_STOP_RETURN or TK_STOP_HYPERCALL a fork
- * must be reset before its next call.
+ * must be reset before its next call.  The callbacks get (opaque) during
+ * the call, the VM's own (config or fork) when it is NULL: the per-call
+ * context is a parameter, never state left in the VM.
  */
-int tk_vm_call(struct tk_vm *vm, uint64_t addr, unsigned nargs,
+int tk_vm_call(struct tk_vm *vm, void *opaque, uint64_t addr, unsigned nargs,
     const uint64_t *args, uint64_t timeout_ns, struct tk_result *res);
 
 /*
@@ -141,6 +140,13 @@ void tk_vm_release(struct tk_vm *vm, uint64_t gva, size_t len);
 
 /* 0 if [gva, gva+len) is guest memory the guest may read, else -EFAULT. */
 int tk_vm_readable(struct tk_vm *vm, uint64_t gva, size_t len);
+
+/*
+ * A read-only view of [gva, gva+len) in (vm)'s memory, or NULL if the guest
+ * may not read all of it: how an embedder takes a response body without a
+ * copy of its own.  Valid until (vm) runs, is reset or is destroyed.
+ */
+const void *tk_vm_view(struct tk_vm *vm, uint64_t gva, size_t len);
 
 /* Checked copies into and out of guest memory, for the embedder. */
 int tk_vm_copy_to(struct tk_vm *vm, uint64_t gva, const void *src, size_t len);

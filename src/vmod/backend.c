@@ -15,9 +15,13 @@
 
 #include "tkvmod.h"
 
+static vmod_priv_fini_f task_fini;
+static struct tkvmod_task *task_find(VRT_CTX);
+
 static const struct vmod_priv_methods task_methods[1] = {{
 	.magic = VMOD_PRIV_METHODS_MAGIC,
 	.type = "tinykvm program() arguments",
+	.fini = task_fini,
 }};
 static const char task_key;
 const void *const tkvmod_task_id = &task_key;
@@ -56,7 +60,7 @@ body_read(VRT_CTX, struct busyobj *bo, struct tkvmod_buf *b)
 	return (0);
 }
 
-/* The fetch processor: copies the reply's body into storage. */
+/* The fetch processor: copies the body from the fork's memory into storage. */
 static enum vfp_status v_matchproto_(vfp_pull_f)
 reply_pull(struct vfp_ctx *vc, struct vfp_entry *vfe, void *p, ssize_t *lp)
 {
@@ -84,26 +88,39 @@ static const struct vfp reply_vfp = {
  * on with (call), -1 when a link failed and (reply) says how.
  */
 static int
-chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_call *call,
-    struct tkvmod_reply *reply, struct tkvmod_buf *body)
+chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_program *last,
+    struct tkvmod_call *call, struct tkvmod_reply *reply, struct tkvmod_buf *body)
 {
+	const struct tkvmod_program *next;
 	unsigned i;
 
 	for (i = 0; task != NULL && i < task->n_chain; i++) {
 		call->arg = task->chain[i].arg;
 		if (tkvmod_request(ctx, task->chain[i].program, call, reply) != 0)
 			return (-1);
-		free(body->p);
-		body->p = reply->body;
-		body->len = reply->body_len;
-		reply->body = NULL;
+		/* Out of this fork before it goes back: the next link's body. */
+		next = i + 1 < task->n_chain ? task->chain[i + 1].program : last;
+		body->len = 0;
+		body->over = 0;
+		body->limit = next->cfg.max_request_memory;
+		if (tkvmod_buf_add(body, reply->body, reply->body_len) < 0) {
+			VSLb(ctx->vsl, SLT_Error, "tinykvm: program '%s': its "
+			    "response (%zu bytes) %s", task->chain[i].program->name,
+			    reply->body_len, body->over ? "is over the next "
+			    "program's max_request_memory" : "finds no host memory");
+			tkvmod_reply_finish(reply);
+			memset(reply, 0, sizeof *reply);
+			reply->status = 500;
+			reply->failed = 1;
+			return (-1);
+		}
 		call->method = "POST";
 		call->body = body->p;
 		call->body_len = body->len;
 		call->content_type = WS_Copy(ctx->ws, reply->content_type, -1);
 		if (call->content_type == NULL)
 			call->content_type = "";
-		tkvmod_reply_free(reply);
+		tkvmod_reply_finish(reply);
 	}
 	call->arg = task ? task->arg : "";
 	return (0);
@@ -168,8 +185,10 @@ program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 	}
 	call.body = body.p;
 	call.body_len = body.len;
-	if (chain_run(ctx, task, &call, reply, &body) == 0)
-		(void)tkvmod_request(ctx, p, &call, reply);
+	if (chain_run(ctx, task, p, &call, reply, &body) == 0 &&
+	    tkvmod_request(ctx, p, &call, reply) == 0 &&
+	    (task = task_find(ctx)) != NULL)
+		task->held = reply;	/* until finish; tkvmod_task_spill */
 	free(body.p);
 
 	http_PutResponse(bo->beresp, "HTTP/1.1", (uint16_t)reply->status, NULL);
@@ -190,7 +209,7 @@ program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 		struct vfp_entry *vfe = VFP_Push(bo->vfc, &reply_vfp);
 
 		if (vfe == NULL) {
-			tkvmod_reply_free(reply);
+			tkvmod_reply_finish(reply);
 			bo->htc = NULL;
 			return (-1);
 		}
@@ -204,11 +223,19 @@ static void v_matchproto_(vdi_finish_f)
 program_finish(VRT_CTX, VCL_BACKEND dir)
 {
 	struct busyobj *bo = ctx->bo;
+	struct tkvmod_task *task;
 
 	(void)dir;
 	CHECK_OBJ_NOTNULL(bo, BUSYOBJ_MAGIC);
 	if (bo->htc != NULL) {
-		tkvmod_reply_free(bo->htc->priv);
+		/*
+		 * The body is in storage: the fork goes back dirty, to be reset
+		 * when the fetch task ends, after the object is complete.
+		 */
+		task = task_find(ctx);
+		if (task != NULL)
+			task->held = NULL;
+		tkvmod_reply_defer(ctx, bo->htc->priv);
 		bo->htc->priv = NULL;
 		bo->htc = NULL;
 	}
@@ -234,16 +261,15 @@ tkvmod_backend_free(const struct director **dir)
 		VRT_DelDirector(dir);
 }
 
-struct tkvmod_task *
-tkvmod_task_get(VRT_CTX)
+/* This task's state, made in the workspace if need be; NULL if out of it. */
+static struct tkvmod_task *
+task_find(VRT_CTX)
 {
 	struct vmod_priv *priv = VRT_priv_task(ctx, tkvmod_task_id);
 	struct tkvmod_task *task;
 
-	if (priv == NULL) {
-		VRT_fail(ctx, "tinykvm: no task storage");
+	if (priv == NULL)
 		return (NULL);
-	}
 	if (priv->priv != NULL) {
 		CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
 		if (ctx->bo != NULL)
@@ -251,15 +277,75 @@ tkvmod_task_get(VRT_CTX)
 		return (task);
 	}
 	task = WS_Alloc(ctx->ws, sizeof *task);
-	if (task == NULL) {
-		VRT_fail(ctx, "tinykvm: out of workspace");
+	if (task == NULL)
 		return (NULL);
-	}
 	INIT_OBJ(task, TKVMOD_TASK_MAGIC);
 	task->chain_retries = ctx->bo != NULL ? ctx->bo->retries : 0;
 	priv->priv = task;
 	priv->methods = task_methods;
 	return (task);
+}
+
+struct tkvmod_task *
+tkvmod_task_get(VRT_CTX)
+{
+	struct tkvmod_task *task = task_find(ctx);
+
+	if (task == NULL)
+		VRT_fail(ctx, "tinykvm: out of workspace for the task");
+	return (task);
+}
+
+/* The task is over (the client has its response): reset what it left dirty. */
+static void v_matchproto_(vmod_priv_fini_f)
+task_fini(VRT_CTX, void *priv)
+{
+	struct tkvmod_task *task;
+	unsigned i;
+
+	(void)ctx;
+	CAST_OBJ_NOTNULL(task, priv, TKVMOD_TASK_MAGIC);
+	for (i = 0; i < task->n_deferred; i++)
+		tkvmod_fork_reset_dirty(task->deferred[i].program,
+		    task->deferred[i].fork);
+	task->n_deferred = 0;
+}
+
+void
+tkvmod_reply_defer(VRT_CTX, struct tkvmod_reply *reply)
+{
+	struct tkvmod_task *task = task_find(ctx);
+
+	/* Nowhere to remember it (or nothing to reset): back now. */
+	if (task == NULL || !reply->reset || reply->fork == NULL ||
+	    task->n_deferred == TKVMOD_MAX_DEFERRED) {
+		tkvmod_reply_finish(reply);
+		return;
+	}
+	if (reply->headers != NULL)
+		VSB_destroy(&reply->headers);
+	reply->body = NULL;
+	task->deferred[task->n_deferred].program = reply->program;
+	task->deferred[task->n_deferred++].fork = reply->fork;
+	tkvmod_fork_release_dirty(reply->program, reply->fork, reply->run_seconds);
+	reply->fork = NULL;
+}
+
+void
+tkvmod_task_spill(VRT_CTX, const struct tkvmod_program *p)
+{
+	struct vmod_priv *priv;
+	struct tkvmod_task *task;
+
+	if (ctx->bo == NULL)
+		return;
+	priv = VRT_priv_task_get(ctx, tkvmod_task_id);
+	if (priv == NULL || priv->priv == NULL)
+		return;
+	CAST_OBJ_NOTNULL(task, priv->priv, TKVMOD_TASK_MAGIC);
+	if (task->held != NULL && task->held->program == p &&
+	    tkvmod_reply_spill(task->held) == 0)
+		task->held = NULL;
 }
 
 /* Keeps program()'s arguments for the fetch that follows. */

@@ -47,11 +47,7 @@ respond(struct tkvmod_run *run, struct tk_vm *vm, const uint64_t *a, int *end)
 	else if (run->call->max_body != 0 && a[4] > run->call->max_body)
 		why = "body larger than the caller takes (the workspace)";
 	else if (a[4] > run->program->cfg.max_memory ||
-	    tk_vm_readable(vm, a[3], a[4]) < 0)
-		why = "body not in readable guest memory";
-	else if (a[4] > 0 && (reply->body = malloc(a[4])) == NULL)
-		why = "out of memory for the body";
-	else if (a[4] > 0 && tk_vm_copy_from(vm, reply->body, a[3], a[4]) < 0)
+	    (reply->body = tk_vm_view(vm, a[3], a[4])) == NULL)
 		why = "body not in readable guest memory";
 	if (why != NULL) {
 		snprintf(run->error, sizeof run->error, "respond: %s", why);

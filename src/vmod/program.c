@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,11 @@ tkvmod_program_new(const char *name, struct tkvmod_config *cfg)
 		return (NULL);
 	p->name = strdup(name);
 	p->forks = calloc(cfg->concurrency, sizeof *p->forks);
-	if (p->name == NULL || p->forks == NULL) {
+	p->dirty = calloc(cfg->concurrency, sizeof *p->dirty);
+	if (p->name == NULL || p->forks == NULL || p->dirty == NULL) {
 		free(p->name);
 		free(p->forks);
+		free(p->dirty);
 		FREE_OBJ(p);
 		return (NULL);
 	}
@@ -63,11 +66,14 @@ tkvmod_program_free(struct tkvmod_program *p)
 	/* At discard no request runs: every fork is back in the pool. */
 	for (i = 0; i < p->free_forks; i++)
 		tk_vm_destroy(p->forks[i]);
+	for (i = 0; i < p->n_dirty; i++)
+		tk_vm_destroy(p->dirty[i]);
 	tk_vm_destroy(p->main);
 	tkvmod_config_free(&p->cfg);
 	AZ(pthread_mutex_destroy(&p->mtx));
 	AZ(pthread_cond_destroy(&p->cond));
 	free(p->forks);
+	free(p->dirty);
 	free(p->name);
 	FREE_OBJ(p);
 }
@@ -154,6 +160,9 @@ tkvmod_program_load(VRT_CTX, struct tkvmod_program *p)
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	/* Loaded once, ready for good: no lock on the request path. */
+	if (atomic_load_explicit(&p->ready, memory_order_acquire))
+		return (0);
 	AZ(pthread_mutex_lock(&p->mtx));
 	while (p->state == TKVMOD_LOADING)
 		AZ(pthread_cond_wait(&p->cond, &p->mtx));
@@ -176,75 +185,163 @@ tkvmod_program_load(VRT_CTX, struct tkvmod_program *p)
 
 	AZ(pthread_mutex_lock(&p->mtx));
 	p->state = r == 0 ? TKVMOD_READY : TKVMOD_FAILED;
+	atomic_store_explicit(&p->ready, r == 0, memory_order_release);
 	AZ(pthread_cond_broadcast(&p->cond));
 	AZ(pthread_mutex_unlock(&p->mtx));
 	return (r);
 }
 
+/*
+ * Resets (fork) outside the lock; a fork that cannot be reset cannot be
+ * trusted, so a new one replaces it (NULL if even that fails).  Adds the
+ * reset to (p)'s counters under the lock the caller takes next.
+ */
+static struct tk_vm *
+fork_reset(struct tkvmod_program *p, struct tk_vm *fork, double *seconds,
+    uint64_t *dirty)
+{
+	struct tk_fork_config fc = { .max_request_memory = p->cfg.max_request_memory };
+	char err[256];
+	double t0 = tkvmod_now();
+
+	*dirty = tk_vm_dirty_pages(fork);
+	if (tk_vm_reset(fork, TK_RESET_KEEP) != 0) {
+		tk_vm_destroy(fork);
+		if (tk_vm_fork(&fork, p->main, &fc, err, sizeof err) != 0)
+			fork = NULL;
+	}
+	*seconds = tkvmod_now() - t0;
+	return (fork);
+}
+
+static void
+reset_count(struct tkvmod_program *p, double seconds, uint64_t dirty)
+{
+	p->stats.resets++;
+	p->stats.dirty_pages += dirty;
+	p->stats.reset_seconds += seconds;
+}
+
+/*
+ * A clean fork if one is free, else one left dirty by a finished request
+ * (reset here, by us), else wait up to max_queue_time.  One lock.
+ */
 struct tk_vm *
 tkvmod_fork_acquire(struct tkvmod_program *p, const char **why)
 {
 	struct timespec deadline;
 	struct tk_vm *fork = NULL;
-	double whole;
-	int r = 0;
+	double whole, seconds;
+	uint64_t dirty;
+	int r = 0, reset = 0;
 
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
-	AZ(clock_gettime(CLOCK_REALTIME, &deadline));
-	deadline.tv_nsec += (long)(modf(p->cfg.max_queue_time, &whole) * 1e9);
-	deadline.tv_sec += (time_t)whole + deadline.tv_nsec / 1000000000;
-	deadline.tv_nsec %= 1000000000;
-
 	AZ(pthread_mutex_lock(&p->mtx));
 	p->stats.requests++;
-	if (p->free_forks == 0)
+	if (p->free_forks == 0 && p->n_dirty == 0) {
 		p->stats.queue_waits++;
-	while (p->free_forks == 0 && r != ETIMEDOUT)
+		AZ(clock_gettime(CLOCK_REALTIME, &deadline));
+		deadline.tv_nsec += (long)(modf(p->cfg.max_queue_time, &whole) * 1e9);
+		deadline.tv_sec += (time_t)whole + deadline.tv_nsec / 1000000000;
+		deadline.tv_nsec %= 1000000000;
+	}
+	while (p->free_forks == 0 && p->n_dirty == 0 && r != ETIMEDOUT)
 		r = pthread_cond_timedwait(&p->cond, &p->mtx, &deadline);
 	if (p->free_forks > 0) {
 		fork = p->forks[--p->free_forks];
+	} else if (p->n_dirty > 0) {
+		fork = p->dirty[--p->n_dirty];
+		reset = 1;
 	} else {
 		p->stats.queue_rejections++;
 		p->stats.failures++;
 		*why = "no free VM within max_queue_time";
 	}
 	AZ(pthread_mutex_unlock(&p->mtx));
+	if (reset) {
+		fork = fork_reset(p, fork, &seconds, &dirty);
+		AZ(pthread_mutex_lock(&p->mtx));
+		reset_count(p, seconds, dirty);
+		AZ(pthread_mutex_unlock(&p->mtx));
+		if (fork == NULL) {
+			*why = "a VM could not be reset and none could replace it";
+			AZ(pthread_mutex_lock(&p->mtx));
+			p->stats.failures++;
+			AZ(pthread_mutex_unlock(&p->mtx));
+		}
+	}
 	return (fork);
 }
 
+/* Gives (fork) back: reset first if (reset); (run_seconds) to the counters. */
 void
-tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork, int reset)
+tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork, int reset,
+    double run_seconds)
 {
-	struct tk_fork_config fc = { .max_request_memory = p->cfg.max_request_memory };
-	uint64_t dirty = tk_vm_dirty_pages(fork);
-	struct timespec t0, t1;
 	double seconds = 0;
-	char err[256];
+	uint64_t dirty = 0;
 
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
-	if (reset) {
-		AZ(clock_gettime(CLOCK_MONOTONIC, &t0));
-		/* A fork that cannot be reset cannot be trusted: a new one instead. */
-		if (tk_vm_reset(fork, TK_RESET_KEEP) != 0) {
-			tk_vm_destroy(fork);
-			if (tk_vm_fork(&fork, p->main, &fc, err, sizeof err) != 0)
-				fork = NULL;
-		}
-		AZ(clock_gettime(CLOCK_MONOTONIC, &t1));
-		seconds = (double)(t1.tv_sec - t0.tv_sec) +
-		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	}
+	if (reset)
+		fork = fork_reset(p, fork, &seconds, &dirty);
 	AZ(pthread_mutex_lock(&p->mtx));
-	if (reset) {
-		p->stats.resets++;
-		p->stats.dirty_pages += dirty;
-		p->stats.reset_seconds += seconds;
-	}
+	if (reset)
+		reset_count(p, seconds, dirty);
+	if (run_seconds >= 0)
+		tkvmod_run_count(p, run_seconds);
 	if (fork != NULL) {
 		p->forks[p->free_forks++] = fork;
 		AZ(pthread_cond_signal(&p->cond));
 	}
 	AZ(pthread_mutex_unlock(&p->mtx));
+}
+
+/*
+ * Gives (fork) back unreset: whoever needs it first resets it, the request
+ * that used it (tkvmod_fork_reset_dirty, after delivery) or the next
+ * acquire.  Nothing waits for a reset the client is still waiting on.
+ */
+void
+tkvmod_fork_release_dirty(struct tkvmod_program *p, struct tk_vm *fork,
+    double run_seconds)
+{
+	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	AZ(pthread_mutex_lock(&p->mtx));
+	assert(p->n_dirty + p->free_forks < p->cfg.concurrency);
+	tkvmod_run_count(p, run_seconds);
+	p->dirty[p->n_dirty++] = fork;
+	AZ(pthread_cond_signal(&p->cond));
+	AZ(pthread_mutex_unlock(&p->mtx));
+}
+
+/* Resets (fork) if it is still dirty in the pool (no one took it since). */
+void
+tkvmod_fork_reset_dirty(struct tkvmod_program *p, struct tk_vm *fork)
+{
+	unsigned i;
+	int found = 0;
+
+	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
+	AZ(pthread_mutex_lock(&p->mtx));
+	for (i = 0; i < p->n_dirty; i++) {
+		if (p->dirty[i] == fork) {
+			p->dirty[i] = p->dirty[--p->n_dirty];
+			found = 1;
+			break;
+		}
+	}
+	AZ(pthread_mutex_unlock(&p->mtx));
+	if (found)
+		tkvmod_fork_release(p, fork, 1, -1);
+}
+
+/* Under p->mtx: one request's run time. */
+void
+tkvmod_run_count(struct tkvmod_program *p, double seconds)
+{
+	p->stats.run_seconds += seconds;
+	if (seconds > p->stats.run_max)
+		p->stats.run_max = seconds;
 }
 
 void

@@ -1,7 +1,8 @@
 /*
  * One request through a program: a fork from the pool, the request pushed
  * onto its call stack (the body into memory mapped for it), the handler
- * called, the response taken out, the fork reset and given back.
+ * called.  The response stays in the fork, which the reply holds until the
+ * caller has copied the body where it goes (tkvmod_reply_finish/_defer).
  */
 #include "config.h"
 
@@ -68,7 +69,6 @@ fail(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	reply->status = status;
 	reply->failed = 1;
 	reply->body_len = 0;
-	free(reply->body);
 	reply->body = NULL;
 	AZ(pthread_mutex_lock(&p->mtx));
 	if (timeout)
@@ -78,17 +78,56 @@ fail(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	return (-1);
 }
 
+/* Gives the reply's fork back now, reset if need be; the body goes with it. */
+static void
+reply_fork_return(struct tkvmod_reply *reply)
+{
+	reply->body = NULL;
+	if (reply->fork == NULL)
+		return;
+	/* A kept fork frees the request's body; an ephemeral one is reset. */
+	if (!reply->reset)
+		tk_vm_release(reply->fork, reply->req_body, reply->req_body_len);
+	tkvmod_fork_release(reply->program, reply->fork, reply->reset,
+	    reply->run_seconds);
+	reply->fork = NULL;
+}
+
+/* Calls the handler on (req); 1, the failure logged, if it did not respond. */
+static int
+handler_call(struct tkvmod_run *run, struct tk_vm *fork, uint64_t handler,
+    uint64_t req)
+{
+	struct tkvmod_program *p = run->program;
+	struct tk_result res;
+	int r;
+
+	r = tk_vm_call(fork, run, handler, 1, &req,
+	    (uint64_t)(p->cfg.max_request_time * 1e9), &res);
+	if (r == 0 && res.stop == TK_STOP_HYPERCALL && run->responded)
+		return (0);
+	if (res.stop == TK_STOP_TIMEOUT)
+		(void)fail(run->ctx, p, run->reply, 503, 1, res.message);
+	else if (res.stop == TK_STOP_RETURN)
+		(void)fail(run->ctx, p, run->reply, 500, 0, "the handler "
+		    "returned without responding");
+	else if (res.stop == TK_STOP_HYPERCALL)
+		(void)fail(run->ctx, p, run->reply, 500, 0, run->error);
+	else
+		(void)fail(run->ctx, p, run->reply, 500, 0, res.message);
+	return (1);
+}
+
 int
 tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
     const struct tkvmod_call *call, struct tkvmod_reply *reply)
 {
 	struct tkvmod_run run;
-	struct tk_result res;
 	struct tk_vm *fork;
 	const char *why = NULL;
 	uint64_t handler, req = 0, body = 0;
 	double t0, seconds;
-	int slot, failed = 0, r;
+	int slot, failed = 0;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
@@ -121,7 +160,6 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	run.program = p;
 	run.call = call;
 	run.reply = reply;
-	tk_vm_set_opaque(fork, &run);
 
 	t0 = tkvmod_now();
 	run.deadline = t0 + p->cfg.max_request_time;
@@ -136,43 +174,47 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 		(void)fail(ctx, p, reply, 500, 0, "the request does not fit in "
 		    "the program's memory");
 	} else {
-		r = tk_vm_call(fork, handler, 1, &req,
-		    (uint64_t)(p->cfg.max_request_time * 1e9), &res);
-		if (r != 0 || res.stop != TK_STOP_HYPERCALL || !run.responded) {
-			failed = 1;
-			if (res.stop == TK_STOP_TIMEOUT)
-				(void)fail(ctx, p, reply, 503, 1, res.message);
-			else if (res.stop == TK_STOP_RETURN)
-				(void)fail(ctx, p, reply, 500, 0, "the handler "
-				    "returned without responding");
-			else if (res.stop == TK_STOP_HYPERCALL)
-				(void)fail(ctx, p, reply, 500, 0, run.error);
-			else
-				(void)fail(ctx, p, reply, 500, 0, res.message);
-		}
+		failed = handler_call(&run, fork, handler, req);
 	}
 	seconds = tkvmod_now() - t0;
-	tk_vm_set_opaque(fork, NULL);
 	AZ(VSB_finish(reply->headers));
 
-	AZ(pthread_mutex_lock(&p->mtx));
-	p->stats.run_seconds += seconds;
-	if (seconds > p->stats.run_max)
-		p->stats.run_max = seconds;
-	AZ(pthread_mutex_unlock(&p->mtx));
-
-	/* A failed fork is always reset; a kept one frees the request's body. */
-	if (!p->cfg.ephemeral && !failed)
-		tk_vm_release(fork, body, call->body_len);
-	tkvmod_fork_release(p, fork, p->cfg.ephemeral || failed);
+	reply->program = p;
+	reply->fork = fork;
+	reply->reset = p->cfg.ephemeral || failed;
+	reply->req_body = body;
+	reply->req_body_len = call->body_len;
+	reply->run_seconds = seconds;
+	/* Nothing to take out of a failed fork: back (reset) at once. */
+	if (failed)
+		reply_fork_return(reply);
 	return (failed ? -1 : 0);
 }
 
 void
-tkvmod_reply_free(struct tkvmod_reply *reply)
+tkvmod_reply_finish(struct tkvmod_reply *reply)
 {
-	free(reply->body);
-	reply->body = NULL;
 	if (reply->headers != NULL)
 		VSB_destroy(&reply->headers);
+	reply_fork_return(reply);
+	free(reply->spill);
+	reply->spill = NULL;
+}
+
+int
+tkvmod_reply_spill(struct tkvmod_reply *reply)
+{
+	char *copy = NULL;
+	size_t len = reply->body_len;
+
+	if (reply->fork == NULL)
+		return (0);
+	if (len > 0 && (copy = malloc(len)) == NULL)
+		return (-1);
+	if (len > 0)
+		memcpy(copy, reply->body, len);
+	reply_fork_return(reply);
+	reply->body = copy;
+	reply->spill = copy;
+	return (0);
 }

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <regex.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "tinykvm.h"
@@ -67,11 +68,14 @@ struct tkvmod_program {
 	pthread_mutex_t		mtx;
 	pthread_cond_t		cond;		/* the load finished, a fork came back */
 	enum tkvmod_state	state;
+	atomic_int		ready;		/* state is READY: for good */
 	char			error[512];	/* why loading failed */
 	char			platform[256];	/* the KVM and protections it runs with */
 	struct tk_vm		*main;
 	struct tk_vm		**forks;	/* the pool */
 	unsigned		free_forks;	/* forks[0..free_forks) are free */
+	struct tk_vm		**dirty;	/* free, but to be reset first */
+	unsigned		n_dirty;
 	struct tkvmod_stats	stats;
 
 	struct tkvmod_programs	*programs;	/* the VCL's, for self-requests */
@@ -106,8 +110,19 @@ struct vrt_ctx;
 int tkvmod_program_load(const struct vrt_ctx *ctx, struct tkvmod_program *p);
 /* A free fork of (p) within its max_queue_time, or NULL (*why says why). */
 struct tk_vm *tkvmod_fork_acquire(struct tkvmod_program *p, const char **why);
-/* Resets (if asked) and returns a fork to its pool. */
-void tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork, int reset);
+/*
+ * Returns a fork to its pool, reset first if (reset); adds (run_seconds) to
+ * the counters unless negative.
+ */
+void tkvmod_fork_release(struct tkvmod_program *p, struct tk_vm *fork,
+    int reset, double run_seconds);
+/* Returns a fork to be reset by whoever needs it first (the reset off the client's path). */
+void tkvmod_fork_release_dirty(struct tkvmod_program *p, struct tk_vm *fork,
+    double run_seconds);
+/* Resets (fork) if it is still dirty in (p)'s pool. */
+void tkvmod_fork_reset_dirty(struct tkvmod_program *p, struct tk_vm *fork);
+/* Under the program's lock: one request's run time to its counters. */
+void tkvmod_run_count(struct tkvmod_program *p, double seconds);
 /* Appends (p)'s statistics as a JSON member to (vsb). */
 void tkvmod_stats_json(struct tkvmod_program *p, struct vsb *vsb);
 
@@ -125,14 +140,26 @@ int tkvmod_buf_add(struct tkvmod_buf *b, const void *data, size_t n);
 /* CLOCK_MONOTONIC in seconds (request.c). */
 double tkvmod_now(void);
 
-/* One request's response, as the program made it. */
+/*
+ * One request's response, as the program made it.  The body is a view of the
+ * fork's memory, not a copy: the fork stays the request's until
+ * tkvmod_reply_finish or tkvmod_reply_defer gives it back.
+ */
 struct tkvmod_reply {
-	int		status;		/* the program's, or ours on failure */
-	int		failed;		/* the program did not respond */
-	char		content_type[256];
-	char		*body;		/* malloc'ed */
-	size_t		body_len;
-	struct vsb	*headers;	/* "Name: value\n" lines the program added */
+	int			status;		/* the program's, or ours on failure */
+	int			failed;		/* the program did not respond */
+	char			content_type[256];
+	const char		*body;
+	size_t			body_len;
+	struct vsb		*headers;	/* "Name: value\n" lines the program added */
+	/* The fork the body is in, and what giving it back takes. */
+	struct tkvmod_program	*program;
+	struct tk_vm		*fork;
+	int			reset;		/* ephemeral, or the call failed */
+	uint64_t		req_body;	/* guest memory of the request's body */
+	size_t			req_body_len;
+	double			run_seconds;
+	char			*spill;		/* the body, copied out (malloc) */
 };
 
 /* What a request brings to the program. */
@@ -155,7 +182,16 @@ struct vrt_ctx;
  */
 int tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
     const struct tkvmod_call *call, struct tkvmod_reply *reply);
-void tkvmod_reply_free(struct tkvmod_reply *reply);
+/* Frees (reply) and gives its fork back now, reset if need be. */
+void tkvmod_reply_finish(struct tkvmod_reply *reply);
+/*
+ * Frees (reply) and gives its fork back to be reset after the client has
+ * its response: when the task ends (or by the next request that needs it).
+ * The body must have been copied out already.
+ */
+void tkvmod_reply_defer(const struct vrt_ctx *ctx, struct tkvmod_reply *reply);
+/* Copies the body out of the fork and gives the fork back now; 0 or -1. */
+int tkvmod_reply_spill(struct tkvmod_reply *reply);
 
 /* The director program() returns: created per program at configure(). */
 const struct director *tkvmod_backend_new(const struct vrt_ctx *ctx,
@@ -163,6 +199,7 @@ const struct director *tkvmod_backend_new(const struct vrt_ctx *ctx,
 void tkvmod_backend_free(const struct director **dir);
 /* program()'s and chain()'s arguments, kept for the fetch in PRIV_TASK. */
 #define TKVMOD_MAX_CHAIN	8
+#define TKVMOD_MAX_DEFERRED	8
 struct tkvmod_task {
 	unsigned		magic;
 #define TKVMOD_TASK_MAGIC	0x29c7e0b4
@@ -171,11 +208,26 @@ struct tkvmod_task {
 	const char		*arg;
 	unsigned		n_chain;
 	unsigned		chain_retries;	/* bereq.retries the chain is for */
+	/* Forks this task gave back dirty: reset when the task ends. */
+	unsigned		n_deferred;
+	struct {
+		struct tkvmod_program	*program;
+		struct tk_vm		*fork;
+	}			deferred[TKVMOD_MAX_DEFERRED];
+	/*
+	 * The backend reply whose fork is held from gethdrs to finish (its
+	 * body goes into storage from the fork).  A call to the same program
+	 * in between (vcl_backend_response) spills it first: one task never
+	 * waits for a fork it holds itself.
+	 */
+	struct tkvmod_reply	*held;
 	struct {
 		struct tkvmod_program	*program;
 		const char		*arg;
 	}			chain[TKVMOD_MAX_CHAIN];
 };
+/* Before a backend task calls (p) again: gives back a fork it holds of (p). */
+void tkvmod_task_spill(const struct vrt_ctx *ctx, const struct tkvmod_program *p);
 /* The task of this fetch, made if needed; NULL (and a VCL failure) if out of workspace. */
 struct tkvmod_task *tkvmod_task_get(const struct vrt_ctx *ctx);
 

@@ -259,6 +259,7 @@ client_run(VRT_CTX, struct tkvmod_program *p, const char *url, const char *arg,
 	call.content_type = "";
 	call.req_http = hp;
 	call.max_body = max_body;
+	tkvmod_task_spill(ctx, p);
 	return (tkvmod_request(ctx, p, &call, reply));
 }
 
@@ -303,9 +304,10 @@ vmod_synth(VRT_CTX, struct vmod_priv *priv, VCL_INT status, VCL_STRING name,
 		blob->type = 0;
 		blob->len = reply.body_len;
 		blob->blob = reply.body;
+		/* The one copy: from the fork's memory into the synth body. */
 		VRT_synth_blob(ctx, blob);
 	}
-	tkvmod_reply_free(&reply);
+	tkvmod_reply_defer(ctx, &reply);
 	return (reply.status);
 }
 
@@ -338,7 +340,7 @@ vmod_to_string(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 		return (on_error);
 	}
 	if (client_run(ctx, p, url, arg, room - 1, &reply) != 0) {
-		tkvmod_reply_free(&reply);
+		tkvmod_reply_finish(&reply);
 		return (on_error);
 	}
 	/* A VCL string ends at its first NUL. */
@@ -354,7 +356,7 @@ vmod_to_string(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 		WS_Release(ctx->ws, 0);
 		s = NULL;
 	}
-	tkvmod_reply_free(&reply);
+	tkvmod_reply_defer(ctx, &reply);
 	if (s == NULL)
 		VRT_fail(ctx, "tinykvm: program '%s': out of workspace for its "
 		    "response", p->name);

@@ -95,7 +95,7 @@ call(struct tk_vm *vm, unsigned h, uint64_t arg, uint64_t timeout_ns)
 {
 	struct tk_result res;
 
-	if (tk_vm_call(vm, tk_vm_handler(vm, h), 1, &arg, timeout_ns, &res) != 0 ||
+	if (tk_vm_call(vm, NULL, tk_vm_handler(vm, h), 1, &arg, timeout_ns, &res) != 0 ||
 	    res.stop != TK_STOP_RETURN)
 		die("call", res.message);
 }

@@ -69,7 +69,7 @@ call1(struct tk_vm *vm, unsigned h, uint64_t arg)
 {
 	struct tk_result res;
 
-	assert_int_equal(tk_vm_call(vm, tk_vm_handler(vm, h), 1, &arg,
+	assert_int_equal(tk_vm_call(vm, NULL, tk_vm_handler(vm, h), 1, &arg,
 	    2 * SECOND, &res), 0);
 	if (res.stop != TK_STOP_RETURN)
 		fail_msg("handler %u stopped with %d: %s", h, res.stop, res.message);
@@ -178,7 +178,7 @@ worker_run(void *arg)
 
 	for (uint64_t i = 0; i < 1000; i++) {
 		v = w->base + i;
-		if (tk_vm_call(w->fork, tk_vm_handler(w->fork, H_WRITE_SECRET), 1,
+		if (tk_vm_call(w->fork, NULL, tk_vm_handler(w->fork, H_WRITE_SECRET), 1,
 		    &v, 2 * SECOND, &res) != 0 || res.stop != TK_STOP_RETURN ||
 		    res.retval != want_old)
 			w->failures++;
@@ -223,18 +223,18 @@ test_reset_after_fault_and_timeout(void **state)
 
 	(void)state;
 	call1(fork, H_WRITE_SECRET, 7);
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FAULT), 0, NULL,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_FAULT), 0, NULL,
 	    SECOND, &res), 0);
 	assert_int_equal(res.stop, TK_STOP_FAULT);
 	assert_non_null(strstr(res.message, "page fault writing 0x8"));
 	/* A failed fork refuses calls until it is reset. */
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_EMPTY), 0, NULL,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_EMPTY), 0, NULL,
 	    SECOND, &res), -EINVAL);
 	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
 	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
 
 	t0 = tk_now_ns();
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_SPIN), 0, NULL,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_SPIN), 0, NULL,
 	    SECOND / 5, &res), 0);
 	assert_int_equal(res.stop, TK_STOP_TIMEOUT);
 	assert_true(tk_now_ns() - t0 < SECOND);
@@ -252,7 +252,7 @@ test_request_memory_limit(void **state)
 	uint64_t bytes = 32 << 20;
 
 	(void)state;
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_ALLOCATE), 1,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_ALLOCATE), 1,
 	    &bytes, 5 * SECOND, &res), 0);
 	assert_int_equal(res.stop, TK_STOP_MEMORY);
 	assert_non_null(strstr(res.message, "request memory"));
@@ -277,7 +277,7 @@ test_host_discard_within_request_memory(void **state)
 
 	(void)state;
 	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FREE_DATA), 0,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_FREE_DATA), 0,
 	    NULL, 5 * SECOND, &res), 0);
 	assert_int_equal(res.stop, TK_STOP_MEMORY);
 	assert_non_null(strstr(res.message, "discarding memory"));
@@ -314,7 +314,7 @@ test_reset_after_triple_fault(void **state)
 	assert_int_equal(ioctl(fork->vcpu_fd, KVM_GET_SREGS, &sregs), 0);
 	sregs.idt.limit = 0;
 	assert_int_equal(ioctl(fork->vcpu_fd, KVM_SET_SREGS, &sregs), 0);
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FAULT), 0, NULL,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_FAULT), 0, NULL,
 	    SECOND, &res), 0);
 	assert_int_equal(res.stop, TK_STOP_FAULT);
 	assert_non_null(strstr(res.message, "triple fault"));
@@ -410,7 +410,7 @@ test_wait_twice_or_never(void **state)
 	assert_int_equal(res.stop, TK_STOP_WAIT);
 	fork = fork_of(main, 0);
 	/* Again inside a request: an error, and the fork recovers. */
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_WAIT_AGAIN), 0,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_WAIT_AGAIN), 0,
 	    NULL, SECOND, &res), 0);
 	assert_int_equal(res.stop, TK_STOP_ERROR);
 	assert_non_null(strstr(res.message, "wait_for_requests"));
@@ -465,7 +465,7 @@ test_next_call_after_syscall_stop_in_ring3(void **state)
 
 	(void)state;
 	for (int i = 1; i <= 3; i++) {
-		assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork,
+		assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork,
 		    H_SYSCALL_STOP), 0, NULL, 2 * SECOND, &res), 0);
 		if (res.stop != TK_STOP_HYPERCALL)
 			fail_msg("call %d stopped with %d: %s", i, res.stop,
@@ -489,12 +489,12 @@ test_forged_syscall_is_a_fault(void **state)
 
 	(void)state;
 	for (int i = 0; i < 2; i++) {
-		assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork,
+		assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork,
 		    H_FORGE_SYSCALL), 0, NULL, 2 * SECOND, &res), 0);
 		assert_int_equal(res.stop, TK_STOP_FAULT);
 		assert_non_null(strstr(res.message, "page fault"));
 		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
-		assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork,
+		assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork,
 		    H_SYSCALL_STOP), 0, NULL, 2 * SECOND, &res), 0);
 		if (res.stop != TK_STOP_HYPERCALL)
 			fail_msg("a SYSCALL after the forged one stopped with "
@@ -512,7 +512,7 @@ test_retired_fork_comes_back_pristine(void **state)
 
 	(void)state;
 	call1(fork, H_WRITE_SECRET, 99);
-	assert_int_equal(tk_vm_call(fork, tk_vm_handler(fork, H_FAULT), 0, NULL,
+	assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork, H_FAULT), 0, NULL,
 	    SECOND, &res), 0);
 	tk_vm_destroy(fork);		/* parked, after a reset */
 	again = fork_of(main, 0);
