@@ -7,25 +7,31 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "tk_internal.h"
 
 void
 tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 {
+	struct tk_dirty_log *dl = vm->dlog;
 	uint64_t p, last;
 
-	if (len == 0 || gpa >= vm->mem_size)
+	if (dl == NULL || len == 0 || gpa >= vm->mem_size)
 		return;
 	last = (gpa + len - 1 < vm->mem_size ? gpa + len - 1 : vm->mem_size - 1) /
 	    TK_PAGE_SIZE;
 	for (p = gpa / TK_PAGE_SIZE; p <= last; p++) {
 		uint64_t bit = 1ULL << (p % 64);
 
-		if (!(vm->dirty[p / 64] & bit)) {
-			vm->dirty[p / 64] |= bit;
-			vm->dirty_pages++;
+		if (!(dl->bits[p / 64] & bit)) {
+			dl->bits[p / 64] |= bit;
+			dl->pages++;
 		}
 	}
 }
@@ -34,28 +40,28 @@ int
 tk_dirty_harvest(struct tk_vm *vm)
 {
 	const uint64_t slot1 = TK_DOORBELL_ADDR + TK_PAGE_SIZE;
+	struct tk_dirty_log *dl = vm->dlog;
 	struct kvm_dirty_gfn *e;
 	uint32_t n = 0;
 
-	if (vm->ring == NULL)
+	if (dl == NULL || dl->ring == NULL)
 		return (0);
 	for (;;) {
-		e = &vm->ring[vm->ring_next % vm->ring_entries];
+		e = &dl->ring[dl->ring_next % dl->ring_entries];
 		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
 		    KVM_DIRTY_GFN_F_DIRTY))
 			break;
 		tk_dirty_mark(vm, (e->slot == 0 ? 0 : slot1) +
 		    e->offset * TK_PAGE_SIZE, TK_PAGE_SIZE);
 		__atomic_store_n(&e->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
-		vm->ring_next++;
+		dl->ring_next++;
 		n++;
 	}
 	/* Write-protects the harvested pages again, so new writes are seen. */
 	if (n > 0)
 		(void)ioctl(vm->vm_fd, KVM_RESET_DIRTY_RINGS, 0);
 	/* Per call: a kept (non-ephemeral) fork's earlier pages do not count. */
-	return (vm->max_dirty != 0 && vm->dirty_pages - vm->dirty_base > vm->max_dirty ?
-	    -ENOSPC : 0);
+	return (dl->max != 0 && dl->pages - dl->base > dl->max ? -ENOSPC : 0);
 }
 
 void
@@ -63,23 +69,54 @@ tk_dirty_over_limit(struct tk_vm *vm)
 {
 	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB, more "
 	    "than its %llu KiB of request memory",
-	    (unsigned long long)((vm->dirty_pages - vm->dirty_base) * 4),
-	    (unsigned long long)(vm->max_dirty * 4));
+	    (unsigned long long)((vm->dlog->pages - vm->dlog->base) * 4),
+	    (unsigned long long)(vm->dlog->max * 4));
 }
 
 int
 tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what)
 {
+	const struct tk_dirty_log *dl = vm->dlog;
 	uint64_t used;
 
-	if (vm->dirty == NULL || vm->max_dirty == 0 || !vm->in_call)
+	if (dl == NULL || dl->max == 0 || vm->state != TK_STATE_IN_CALL)
 		return (0);
-	used = vm->dirty_pages - vm->dirty_base;
-	if (used + pages <= vm->max_dirty)
+	used = dl->pages - dl->base;
+	if (used + pages <= dl->max)
 		return (0);
 	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB and %s "
 	    "would write %llu KiB more, past its %llu KiB of request memory",
 	    (unsigned long long)(used * 4), what,
-	    (unsigned long long)(pages * 4), (unsigned long long)(vm->max_dirty * 4));
+	    (unsigned long long)(pages * 4), (unsigned long long)(dl->max * 4));
 	return (-ENOMEM);
+}
+
+int
+tk_dirty_log_open(struct tk_vm *vm, struct tk_dirty_log *dl, char *err,
+    size_t errlen)
+{
+	dl->ring = mmap(NULL, dl->ring_entries * sizeof(struct kvm_dirty_gfn),
+	    PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd,
+	    KVM_DIRTY_LOG_PAGE_OFFSET * sysconf(_SC_PAGESIZE));
+	if (dl->ring == MAP_FAILED) {
+		dl->ring = NULL;
+		snprintf(err, errlen, "cannot map the dirty ring: %s", strerror(errno));
+		return (-errno);
+	}
+	dl->bits = calloc(vm->mem_size / TK_PAGE_SIZE / 64 + 1, sizeof *dl->bits);
+	if (dl->bits == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	return (0);
+}
+
+void
+tk_dirty_log_close(struct tk_dirty_log *dl)
+{
+	if (dl->ring != NULL)
+		(void)munmap(dl->ring, dl->ring_entries * sizeof dl->ring[0]);
+	dl->ring = NULL;
+	free(dl->bits);
+	dl->bits = NULL;
 }

@@ -112,28 +112,22 @@ fault_around_off(uint8_t *at, uint64_t len)
 }
 
 int
-tk_mem_fork(struct tk_vm *fork, const struct tk_vm *main, char *err,
+tk_mem_fork(struct tk_vm *fork, const struct tk_vm *image, char *err,
     size_t errlen)
 {
-	uint8_t *at = reserve(fork, main->mem_size);
+	uint8_t *at = reserve(fork, image->mem_size);
 
 	fork->mem_fd = -1;
 	if (at != NULL)
-		at = mmap(at, main->mem_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, main->mem_fd, 0);
+		at = mmap(at, image->mem_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, image->mem_fd, 0);
 	if (at == NULL || at == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map the main VM's memory: %s",
 		    strerror(errno));
 		return (-ENOMEM);
 	}
 	fork->mem = at;
-	fault_around_off(at, main->mem_size);
-	fork->dirty = calloc(fork->mem_size / TK_PAGE_SIZE / 64 + 1,
-	    sizeof *fork->dirty);
-	if (fork->dirty == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return (-ENOMEM);
-	}
+	fault_around_off(at, image->mem_size);
 	return (0);
 }
 
@@ -146,8 +140,6 @@ tk_mem_destroy(struct tk_vm *vm)
 	vm->mem = NULL;
 	free(vm->populated);
 	vm->populated = NULL;
-	free(vm->dirty);
-	vm->dirty = NULL;
 	if (vm->mem_fd >= 0)
 		(void)close(vm->mem_fd);
 	vm->mem_fd = -1;
@@ -174,7 +166,7 @@ tk_mem_populate(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 
 	/* A fork's memory is its main VM's until written: never touch it all. */
 	if (len == 0 || gpa + len > vm->mem_size || gpa + len < gpa ||
-	    vm->main != NULL)
+	    vm->role == TK_ROLE_FORK)
 		return;
 	for (c = first; c <= last; c++) {
 		if (chunk_populated(vm, c))
@@ -204,12 +196,14 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 		if ((leaf & need) != need)
 			return (NULL);
 	}
-	if (write && vm->dirty != NULL) {
+	if (write && vm->dlog != NULL) {
+		const struct tk_dirty_log *dl = vm->dlog;
+
 		tk_dirty_mark(vm, gva, len);
 		/* A host write for the guest counts as the guest's, now (what
 		 * the guest wrote itself is counted at the ring's harvests). */
-		if (vm->in_call && vm->max_dirty != 0 &&
-		    vm->dirty_pages - vm->dirty_base > vm->max_dirty) {
+		if (vm->state == TK_STATE_IN_CALL && dl->max != 0 &&
+		    dl->pages - dl->base > dl->max) {
 			tk_dirty_over_limit(vm);
 			return (NULL);
 		}
@@ -267,16 +261,23 @@ tk_copy_string(struct tk_vm *vm, char *dst, uint64_t gva, size_t size)
 	return (-ENAMETOOLONG);
 }
 
+/* True if the fork wrote page (p) since its last reset. */
+static int
+page_written(const struct tk_vm *vm, uint64_t p)
+{
+	return ((vm->dlog->bits[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1);
+}
+
 /* True if a fork must zero page (p): it wrote it, or the image has data there. */
 static int
 page_needs_zero(const struct tk_vm *vm, uint64_t p)
 {
 	static const uint8_t zero[TK_PAGE_SIZE];
-	const struct tk_vm *main = vm->main;
+	const struct tk_vm *image = vm->image;
 
-	return (((vm->dirty[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1) ||
-	    (chunk_populated(main, p / TK_HUGE_SIZE) &&
-	    memcmp(main->mem + p, zero, TK_PAGE_SIZE) != 0));
+	return (page_written(vm, p) ||
+	    (chunk_populated(image, p / TK_HUGE_SIZE) &&
+	    memcmp(image->mem + p, zero, TK_PAGE_SIZE) != 0));
 }
 
 /*
@@ -297,8 +298,7 @@ fork_discard(struct tk_vm *vm, uint64_t gpa, uint64_t end)
 	for (p = first; p < end; p += TK_PAGE_SIZE) {
 		if (p % TK_HUGE_SIZE == 0 && tk_call_overtime(vm, "discarding memory"))
 			return;
-		if (page_needs_zero(vm, p) &&
-		    !((vm->dirty[p / TK_PAGE_SIZE / 64] >> (p / TK_PAGE_SIZE % 64)) & 1))
+		if (page_needs_zero(vm, p) && !page_written(vm, p))
 			copies++;
 	}
 	if (tk_dirty_budget(vm, copies, "discarding memory the program filled "
@@ -321,7 +321,7 @@ tk_mem_discard(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 
 	if (len == 0 || end < gpa || end > vm->mem_size)
 		return;
-	if (vm->main != NULL) {
+	if (vm->role == TK_ROLE_FORK) {
 		fork_discard(vm, gpa, end);
 		return;
 	}

@@ -40,7 +40,7 @@ tk_stack_build(struct tk_vm *vm, const struct tk_elf_image *img,
     const char *const *argv, const char *const *envp, char *err, size_t errlen)
 {
 	size_t argc = count(argv), envc = count(envp), strings = 0, i, n;
-	uint64_t auxv[MAX_AUXV * 2], sp = vm->stack_top, random_at, platform_at;
+	uint64_t auxv[MAX_AUXV * 2], sp = vm->lay.stack_top, random_at, platform_at;
 	uint64_t execfn_at, ptr, words;
 	unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
 	uint8_t random[16];
@@ -94,7 +94,7 @@ tk_stack_build(struct tk_vm *vm, const struct tk_elf_image *img,
 
 	words = 1 + argc + 1 + envc + 1 + n;
 	sp = (sp - words * 8) & ~15ULL;
-	vm->initial_rsp = sp;
+	vm->lay.initial_rsp = sp;
 	out = (uint64_t *)(void *)(vm->mem + sp);
 	*out++ = argc;
 	for (i = 0; i < argc; i++) {
@@ -109,6 +109,6 @@ tk_stack_build(struct tk_vm *vm, const struct tk_elf_image *img,
 	}
 	*out++ = 0;
 	memcpy(out, auxv, n * sizeof auxv[0]);
-	vm->entry = img->entry;
+	vm->lay.entry = img->entry;
 	return (0);
 }

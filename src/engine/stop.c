@@ -16,12 +16,12 @@ tk_log(struct tk_vm *vm, const char *fmt, ...)
 	char line[256];
 	va_list ap;
 
-	if (vm->log == NULL)
+	if (vm->cb.log == NULL)
 		return;
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
-	vm->log(vm->opaque, line);
+	vm->cb.log(vm->cb.opaque, line);
 }
 
 void
@@ -42,7 +42,7 @@ tk_stop(struct tk_vm *vm, enum tk_stop why, int status, int sig,
 int
 tk_call_overtime(struct tk_vm *vm, const char *what)
 {
-	if (!vm->in_call || vm->call_deadline == 0 ||
+	if (vm->state != TK_STATE_IN_CALL || vm->call_deadline == 0 ||
 	    tk_now_ns() < vm->call_deadline)
 		return (0);
 	tk_stop(vm, TK_STOP_TIMEOUT, 0, 0, "timed out while %s for the program",

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #include "tinykvm.h"
-#include "paging.h"
+#include "x86_64/paging.h"
 #include "x86_64/layout.h"
 #include "tinykvm/abi.h"
 
@@ -32,9 +32,14 @@ struct kvm_run;
 #define TK_STACK_SIZE		(8ULL << 20)	/* as Linux's default RLIMIT_STACK */
 #define TK_STACK_GUARD		TK_HUGE_SIZE	/* unmapped hole under the stack */
 
-/* What vm->probing says is running. */
-#define TK_PROBE_PLATFORM	1
-#define TK_PROBE_SYSCALL	2
+struct tk_vm;
+/*
+ * A probe's handler for the exits of its own run (x86_64/probe.c): an OUT to
+ * (port), or an exception (port TK_PORT_FAULT) with kernel.S's frame in
+ * (frame).  Returns 1 if it took the exit, 0 to let the usual dispatch have it.
+ */
+typedef int tk_probe_exit_fn(struct tk_vm *vm, unsigned port,
+    const uint64_t *frame);
 
 /* The doorbell and the return hypercall are the ABI's, used by kernel.S. */
 _Static_assert(TK_DOORBELL_ADDR == TINYKVM_DOORBELL, "doorbell address");
@@ -69,12 +74,74 @@ struct tk_proc {
 };
 
 struct tk_watch;
-struct tk_snapshot;
+struct tk_vcpu_state;
 struct kvm_dirty_gfn;
 
+/* Where a program lives in guest memory, page aligned; fixed at load. */
+struct tk_layout {
+	uint64_t		image_start;	/* lowest ELF segment page */
+	uint64_t		image_end;	/* end of the highest ELF segment */
+	uint64_t		brk_start;
+	uint64_t		brk_max;
+	uint64_t		mmap_start;
+	uint64_t		mmap_end;
+	uint64_t		stack_low;
+	uint64_t		stack_top;
+	uint64_t		entry;
+	uint64_t		initial_rsp;
+};
+
+/* The embedder's callbacks (tk_vm_config), the same for an image and its forks. */
+struct tk_callbacks {
+	tk_write_fn		*write;
+	tk_read_fn		*read;
+	tk_log_fn		*log;
+	tk_hypercall_fn		*hypercall;
+	void			*opaque;
+	int			verbose;
+};
+
+/*
+ * What a fork wrote (dirty.c): KVM's dirty ring for the guest's writes and a
+ * bitmap a reset walks; also the request-memory limit.
+ */
+struct tk_dirty_log {
+	struct kvm_dirty_gfn	*ring;
+	uint32_t		ring_entries;
+	uint32_t		ring_next;
+	uint64_t		*bits;		/* pages to restore, a bit each */
+	uint64_t		pages;		/* bits set */
+	uint64_t		base;		/* pages when the call began */
+	uint64_t		max;		/* pages a call may dirty; 0: any */
+	uint64_t		hot_start;	/* [hot_start, stack_top) is not logged */
+};
+
+enum tk_vm_role { TK_ROLE_IMAGE = 1, TK_ROLE_FORK };
+
+/*
+ * Where a VM is in its life (state.c checks every transition):
+ *   image:  LOADED | WAITING -tk_vm_run-> RUNNING -> WAITING (in wait_for_requests) | ENDED
+ *   both:   WAITING | SERVED -tk_vm_call-> IN_CALL -> SERVED | BROKEN
+ *   fork:   WAITING | SERVED | BROKEN -tk_vm_reset-> WAITING
+ * Only a WAITING image forks: one that has SERVED a call has moved on from
+ * the state its forks would copy.  A BROKEN image stays so.
+ */
+enum tk_vm_state {
+	TK_STATE_LOADED = 1,	/* made, main() not run yet */
+	TK_STATE_RUNNING,	/* main() runs (tk_vm_run) */
+	TK_STATE_WAITING,	/* paused in wait_for_requests, pristine */
+	TK_STATE_IN_CALL,	/* a handler runs (tk_vm_call) */
+	TK_STATE_SERVED,	/* paused again after a call that returned */
+	TK_STATE_BROKEN,	/* a call faulted or timed out: reset before the next */
+	TK_STATE_ENDED,		/* main() exited, faulted or timed out */
+};
+
+/* The core both an image and a fork are made around: what a run needs. */
 struct tk_vm {
 	unsigned		magic;
 #define TK_VM_MAGIC		0x6b766d31	/* "kvm1"; 0 once freed */
+	enum tk_vm_role		role;
+	enum tk_vm_state	state;
 	int			vm_fd;
 	int			vcpu_fd;
 	struct kvm_run		*run;
@@ -84,35 +151,26 @@ struct tk_vm {
 	uint64_t		mem_size;
 	size_t			mem_map_size;	/* what we mmap'ed, for munmap */
 	uint8_t			*mem_map;
-	uint64_t		*populated;	/* 2 MiB chunks backed on the host */
+	uint64_t		*populated;	/* an image: 2 MiB chunks backed */
+	int			mem_fd;		/* a forkable image: the memfd behind mem */
 	struct tk_paging	pg;
+	/* A fork: its image, whose memory holds the pristine pages; else NULL. */
+	const struct tk_vm	*image;
+	/* A fork: what it wrote (its tk_fork's); an image: NULL. */
+	struct tk_dirty_log	*dlog;
 
-	/* Address space, page aligned. */
-	uint64_t		image_start;	/* lowest ELF segment page */
-	uint64_t		image_end;	/* end of the highest ELF segment */
-	uint64_t		brk_start;
-	uint64_t		brk_max;
-	uint64_t		mmap_start;
-	uint64_t		mmap_end;
-	uint64_t		stack_low;
-	uint64_t		stack_top;
-
-	uint64_t		entry;
-	uint64_t		initial_rsp;
-
+	struct tk_layout	lay;
 	struct tk_proc		proc;
 	uint64_t		unknown_seen[8];	/* syscalls < 512 logged */
+	struct tk_callbacks	cb;
 
-	/* Embedder's callbacks. */
-	tk_write_fn		*write;
-	tk_read_fn		*read;
-	tk_log_fn		*log;
-	tk_hypercall_fn		*hypercall;
-	void			*opaque;
-	int			verbose;
+	/* How this VM's system calls arrive; decided once, at load. */
 	int			user_gate;	/* SYSCALL lands in ring 3 here */
-	int			probing;	/* a probe of probe.c is running */
-	int			stopped_in_kernel; /* a run ended in a system call: CPL 0 */
+	/* Not a state: the vCPU was left at CPL 0 by a run that ended in a
+	 * system call (our ring-0 entry); the next call puts ring 3 back. */
+	int			stopped_in_kernel;
+	/* A probe (x86_64/probe.c) registers itself for the exits of its run. */
+	tk_probe_exit_fn	*probe_exit;
 
 	/* The run in progress. */
 	struct tk_watch		*watch;
@@ -120,61 +178,94 @@ struct tk_vm {
 	int			stopped;
 	uint64_t		user_rsp;	/* the guest's rsp at this hypercall */
 
-	/* Calls, forks and resets (fork.c, call.c). */
-	int			mem_fd;		/* forkable: the memfd behind mem; else -1 */
-	struct tk_vm		*main;		/* a fork: the VM it came from */
-	_Atomic(int)		refs;		/* a main VM: itself and its forks */
-	struct tk_snapshot	*snap;		/* a main VM: its state when it waited */
-	int			waiting;	/* paused in wait_for_requests */
-	int			in_call;	/* inside tk_vm_call */
+	/* Calls (call.c). */
 	uint64_t		call_deadline;	/* CLOCK_MONOTONIC ns; 0: none */
-	int			called;		/* has served a call: main() cannot go on */
-	int			ended;		/* exited, faulted or timed out outside a call */
-	int			needs_reset;	/* a call ended in a fault or timeout */
 	uint64_t		call_rsp;	/* stack top for the next call */
 	uint64_t		snap_call_rsp;	/* call_rsp before any push */
 	int			call_xrstor;	/* how a call restores vector state */
-	uint64_t		hot_start;	/* a fork: [hot_start, stack_top) is not logged */
-	struct kvm_dirty_gfn	*ring;		/* a fork: KVM's dirty ring */
-	uint32_t		ring_entries;
-	uint32_t		ring_next;
-	uint64_t		*dirty;		/* a fork: pages to restore, a bit each */
-	uint64_t		dirty_pages;
-	uint64_t		dirty_base;	/* dirty_pages when the call began */
-	uint64_t		max_dirty;	/* pages a call may dirty; 0: any */
+};
 
-	/* A main VM keeps retired forks, reset, to hand out again (fork.c). */
-	pthread_mutex_t		idle_lock;
-	struct tk_vm		*idle;		/* main: parked forks */
-	struct tk_vm		*idle_next;	/* fork: next in that list */
-	unsigned		idle_count;
-	int			orphan;		/* main: destroyed by its owner */
+/* The program as loaded and run to wait_for_requests: what forks copy. */
+struct tk_image {
+	struct tk_vm		vm;		/* first: an image's tk_vm is this */
+	_Atomic(int)		refs;		/* itself and its forks */
+	/* Its pause in wait_for_requests: what forks start from and resets
+	 * put back.  NULL before it paused. */
+	struct tk_vcpu_state	*vcpu;
+	struct tk_proc		proc;
+};
+
+/* A copy-on-write fork of an image, reset to it after each use. */
+struct tk_fork {
+	struct tk_vm		vm;		/* first: a fork's tk_vm is this */
+	struct tk_image		*image;		/* holds a reference */
+	struct tk_dirty_log	dlog;
 };
 
 /* Every public entry checks the VM it is handed: a stale or foreign pointer aborts. */
 #define TK_VM_CHECK(vm)	assert((vm) != NULL && (vm)->magic == TK_VM_MAGIC)
 
+static inline struct tk_image *
+tk_image_of(struct tk_vm *vm)
+{
+	assert(vm->role == TK_ROLE_IMAGE);
+	return ((struct tk_image *)(void *)vm);
+}
+
+static inline struct tk_fork *
+tk_fork_of(struct tk_vm *vm)
+{
+	assert(vm->role == TK_ROLE_FORK);
+	return ((struct tk_fork *)(void *)vm);
+}
+
 /* kvmdev.c: the process's /dev/kvm descriptor, or -errno with an admin's explanation. */
 int tk_kvm_fd(char *err, size_t errlen);
 
-/* kvm.c */
-/* The memory slot of a fork's hot stack and page tables: not dirty-logged. */
+/*
+ * vcpu.c: a VM's KVM objects and its run loop.
+ * The memory slot of a fork's hot stack and page tables: not dirty-logged.
+ */
 #define TK_SLOT_UNLOGGED	2
-/* Frees (vm) itself, now; and drops one reference to a main VM. */
-void tk_vm_free(struct tk_vm *vm);
-void tk_vm_unref(struct tk_vm *vm);
 /* Runs the vCPU until the run stops; (deadline) in CLOCK_MONOTONIC ns or 0. */
 void tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns);
 /*
- * Gives (vm) its memory slots; with (log_dirty), all but [vm->hot_start,
- * end of memory) log dirty pages.
+ * Gives (vm) its memory slots; where (vm) has a dirty log, all but
+ * [dlog->hot_start, end of memory) log dirty pages.
  */
-int tk_memslots_set(struct tk_vm *vm, int log_dirty, char *err, size_t errlen);
+int tk_memslots_set(struct tk_vm *vm, char *err, size_t errlen);
+/* Creates the VM (with a dirty ring of (ring_bytes), if not 0). */
+int tk_kvm_vm_create(struct tk_vm *vm, uint64_t ring_bytes, char *err,
+    size_t errlen);
 /* Creates the vCPU and maps kvm_run. */
 int tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen);
+/* Gives back what the core holds (descriptors, memory, mappings), not itself. */
+void tk_vm_core_release(struct tk_vm *vm);
 
-/* call.c: the lifecycle hypercalls; returns the value for rax. */
-int64_t tk_hypercall(struct tk_vm *vm, uint64_t nr, const uint64_t *arg);
+/*
+ * exit.c: the one place exits are dispatched: system calls (Linux's and our
+ * hypercalls), embedder hypercalls, faults, the dirty ring.  Handlers are
+ * registered by number, in the manner of Solo5's hvt_core, by the files that
+ * own them (linux/syscalls.c, call.c), so the dispatch calls nothing above it.
+ */
+typedef int64_t tk_syscall_fn(struct tk_vm *vm, const uint64_t *arg);
+#define TK_LINUX_SYSCALLS	512	/* Linux numbers below this are looked up */
+#define TK_HYPERCALLS		16	/* TINYKVM_HC_BASE + this is ours */
+void tk_exit_register_syscall(unsigned nr, tk_syscall_fn *fn);
+void tk_exit_register_hypercall(uint64_t nr, tk_syscall_fn *fn);
+/* Handles the exit KVM_RUN just returned with; vm->stopped says whether to go on. */
+void tk_exit_dispatch(struct tk_vm *vm);
+
+/* call.c: registers the lifecycle hypercalls (handler, wait, return, nop). */
+void tk_call_register(void);
+
+/* linux/syscalls.c: registers every emulated Linux system call. */
+void tk_linux_register(void);
+
+/* state.c: moves (vm) to (to); a transition the table lacks aborts. */
+void tk_state_set(struct tk_vm *vm, enum tk_vm_state to);
+/* 1 if (vm) is paused where a call may start (WAITING or SERVED). */
+int tk_state_callable(const struct tk_vm *vm);
 
 /* dirty.c */
 /* Remembers a page the host wrote in a fork, so a reset restores it. */
@@ -189,15 +280,21 @@ int tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what);
 int tk_dirty_harvest(struct tk_vm *vm);
 /* Ends the run: the fork wrote more than its request memory. */
 void tk_dirty_over_limit(struct tk_vm *vm);
+/* Maps (vm)'s dirty ring (dl->ring_entries set) and makes its bitmap. */
+int tk_dirty_log_open(struct tk_vm *vm, struct tk_dirty_log *dl, char *err,
+    size_t errlen);
+void tk_dirty_log_close(struct tk_dirty_log *dl);
 
-/* fork.c */
-/* A fork its owner destroyed: reset and parked in its main VM, or freed. */
-void tk_fork_retire(struct tk_vm *fork);
-/* A main VM's owner destroyed it: frees its parked forks. */
-void tk_fork_idle_drain(struct tk_vm *main);
-/* Snapshots a main VM that stopped in wait_for_requests. */
-int tk_snapshot_take(struct tk_vm *vm);
-void tk_snapshot_free(struct tk_snapshot *snap);
+/* image.c: an image's pause, which forks and calls start from. */
+/* Keeps the state of an image that stopped in wait_for_requests. */
+int tk_image_pause(struct tk_image *img);
+/* Copies (src) into (dst), giving (dst) its own mmap list. */
+int tk_proc_copy(struct tk_proc *dst, const struct tk_proc *src);
+/* Drops a reference; the last frees the image. */
+void tk_image_unref(struct tk_image *img);
+
+/* fork.c: frees a fork and drops its reference to the image. */
+void tk_fork_free(struct tk_fork *f);
 
 /* x86_64/cpu.c: GDT, IDT, TSS, kernel code, control registers, CPUID. */
 int tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen);
@@ -217,16 +314,27 @@ int tk_cpu_get_fs(struct tk_vm *vm, uint64_t *base);
 /* Guest address of a symbol of kernel.S. */
 uint64_t tk_kernel_addr(const void *sym);
 
-/* x86_64/probe.c: the probe's OUT arrived; ends the probe run. */
-void tk_probe_done(struct tk_vm *vm);
 /*
  * x86_64/probe.c: makes one SYSCALL from our gate page before the program
  * runs and fixes for good how this VM's system calls reach the host: our
  * ring-0 entry, or (where SYSCALL stays in ring 3, PVM) the user-mode gate.
  */
 int tk_syscall_path_decide(struct tk_vm *vm, char *err, size_t errlen);
-/* The syscall probe arrived, through the ring-0 entry (0) or by a fault (1). */
-void tk_syscall_probe_done(struct tk_vm *vm, int faulted);
+
+/* x86_64/vcpu_state.c: the vCPU's registers at an image's pause, and at calls. */
+/* Saves (vm)'s vCPU paused in wait_for_requests (calls will run in ring 3). */
+struct tk_vcpu_state *tk_vcpu_state_save(struct tk_vm *vm);
+void tk_vcpu_state_free(struct tk_vcpu_state *st);
+/* Gives (to)'s vCPU the saved state. */
+int tk_vcpu_state_load(struct tk_vm *to, const struct tk_vcpu_state *st);
+/* Puts back what a call may have changed: all of it when (full). */
+int tk_vcpu_state_reset(struct tk_vm *vm, const struct tk_vcpu_state *st,
+    int full);
+/* Leaves ring 0 for ring 3 (user segments) before a call. */
+int tk_vcpu_user_mode(struct tk_vm *vm);
+/* Fresh registers for a call of (addr) on stack (sp) with (nargs) arguments. */
+void tk_vcpu_call_regs(struct tk_vm *vm, uint64_t addr, uint64_t sp,
+    unsigned nargs, const uint64_t *args);
 
 /* x86_64/fault.c: turns an exception exit into a result. */
 void tk_fault_report(struct tk_vm *vm, uint64_t vector, uint64_t error,
@@ -277,8 +385,18 @@ struct tk_elf_image {
 /* Validates the ELF in (data, size) as a static x86-64 executable. */
 int tk_elf_inspect(const void *data, size_t size, struct tk_elf_image *img,
     char *err, size_t errlen);
-/* Reads, validates and loads the program at (path), lays out its address space. */
+/* Reads, validates and loads the program at (path), within its layout (layout.c). */
 int tk_elf_load(struct tk_vm *vm, const char *path, struct tk_elf_image *img,
+    char *err, size_t errlen);
+
+/*
+ * layout.c: the address space.  (prepare) places the page tables and maps
+ * the kernel's pages before the program's segments are loaded; (place)
+ * puts brk, the mmap area and the stack between the program and the tables.
+ */
+int tk_layout_prepare(struct tk_vm *vm, const struct tk_elf_image *img,
+    char *err, size_t errlen);
+int tk_layout_place(struct tk_vm *vm, const struct tk_elf_image *img,
     char *err, size_t errlen);
 
 /* stack.c: the initial stack Linux builds: argc, argv, envp, auxv. */
@@ -291,13 +409,6 @@ void tk_watch_unregister(struct tk_watch *w);
 /* Arms a deadline (absolute CLOCK_MONOTONIC ns; 0 disarms): a store, nothing more. */
 void tk_watch_arm(struct tk_watch *w, uint64_t deadline_ns);
 uint64_t tk_now_ns(void);
-
-/*
- * linux/syscalls.c: emulates the Linux system call (or our hypercall) in the
- * vCPU's registers, entered through our ring-0 SYSCALL entry, the user-mode
- * gate or the doorbell.
- */
-void tk_linux_syscall(struct tk_vm *vm);
 
 /* stop.c: logging and stopping, leaf helpers. */
 void tk_log(struct tk_vm *vm, const char *fmt, ...)

@@ -18,7 +18,7 @@ align_up(uint64_t v, uint64_t a)
 uint64_t
 tk_vma_find(const struct tk_vm *vm, uint64_t len, uint64_t align)
 {
-	uint64_t at = align_up(vm->mmap_start, align);
+	uint64_t at = align_up(vm->lay.mmap_start, align);
 	unsigned i;
 
 	for (i = 0; i < vm->proc.vmas.n; i++) {
@@ -27,7 +27,7 @@ tk_vma_find(const struct tk_vm *vm, uint64_t len, uint64_t align)
 		if (vm->proc.vmas.v[i].end > at)
 			at = align_up(vm->proc.vmas.v[i].end, align);
 	}
-	if (at + len <= vm->mmap_end && at + len > at)
+	if (at + len <= vm->lay.mmap_end && at + len > at)
 		return (at);
 	return (0);
 }

@@ -14,12 +14,28 @@ import subprocess
 import sys
 
 
+def archived(root):
+    """The members of the built libraries: a source file deleted since an
+    earlier build leaves its object behind, and that one must not count."""
+    names = set()
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".a") and os.path.basename(d) == ".libs":
+                out = subprocess.run(["ar", "t", os.path.join(d, f)],
+                                     capture_output=True, text=True)
+                names.update(out.stdout.split())
+    return names
+
+
 def objects(root, sub):
     """The object files under root/sub, by their source file's name."""
     out = {}
+    members = archived(root) if sub == "src/engine" else set()
     for d, _, files in os.walk(os.path.join(root, sub)):
         for f in files:
             if not f.endswith(".o"):
+                continue
+            if ".libs" in d and members and f not in members:
                 continue
             path = os.path.join(d, f)
             rel = os.path.relpath(d, root).replace(".libs", "").rstrip("/")
@@ -79,6 +95,23 @@ def api_names(header):
     return set(re.findall(r"\b(tk_[a-z0-9_]+)\s*\(", text))
 
 
+def levels(edges):
+    """The engine's files by layer: each calls only files of lower layers."""
+    depth = {}
+
+    def level(f):
+        if f not in depth:
+            depth[f] = 0
+            depth[f] = 1 + max((level(g) for g in edges[f]), default=-1)
+        return depth[f]
+    for f in edges:
+        level(f)
+    out = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for f, d in depth.items():
+        out[d].append(f.replace("src/engine/", ""))
+    return out
+
+
 def main():
     build, src = sys.argv[1], sys.argv[2]
     report = "--report" in sys.argv
@@ -102,6 +135,9 @@ def main():
                 if s in owner and s not in api:
                     problems.append("%s uses %s, which tinykvm.h does not "
                                     "declare (%s)" % (f, s, owner[s]))
+    if report and not problems:
+        for i, level in enumerate(levels(edges)):
+            print("layer %d: %s" % (i, " ".join(sorted(level))))
     for p in problems:
         print(p)
     if not problems:

@@ -5,8 +5,10 @@
  *   vm_exit_roundtrip_us   one empty hypercall in a guest loop
  *   vmcall_us              call an empty guest function and return
  *   vmcall_timeout_us      the same with a timeout armed
- *   fork_us                fork a main VM holding 64 MiB (a retired fork reused)
- *   fork_cold_us           the same with a new KVM VM and vCPU each time
+ *   fork_us                fork a main VM holding 64 MiB, then destroy the fork
+ *                          (a new KVM VM and vCPU each time: the engine keeps
+ *                          no forks; an embedder's pool resets, see reset_us)
+ *   fork_cold_us           the same, 50 forks alive at once
  *   native_fork_us         fork()+_exit()+waitpid() of a process holding 64 MiB
  *   reset_us_N             reset after a call that dirtied N pages (N = 0..4096)
  *   memcpy_us_4096         copying 4096 pages in the host

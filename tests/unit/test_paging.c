@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <cmocka.h>
 
-#include "paging.h"
+#include "x86_64/paging.h"
 
 #define MEM_SIZE	(64ULL << 20)
 #define ARENA_BASE	(MEM_SIZE - (1ULL << 20))

@@ -35,9 +35,9 @@ out_write(struct tk_vm *vm, uint64_t fd, uint64_t buf, uint64_t len)
 	p = tk_mem_user(vm, buf, len, 0);
 	if (p == NULL)
 		return (-EFAULT);
-	if (vm->write == NULL || len == 0)
+	if (vm->cb.write == NULL || len == 0)
 		return ((int64_t)len);
-	r = vm->write(vm->opaque, (int)fd, p, len);
+	r = vm->cb.write(vm->cb.opaque, (int)fd, p, len);
 	/* Linux kills a writer to a closed pipe unless it handles SIGPIPE. */
 	if (r == -EPIPE && vm->proc.sigactions[SIGPIPE - 1][0] == (uint64_t)(uintptr_t)SIG_DFL)
 		tk_stop(vm, TK_STOP_FAULT, 0, SIGPIPE, "killed by signal SIGPIPE "
@@ -55,9 +55,9 @@ in_read(struct tk_vm *vm, uint64_t fd, uint64_t buf, uint64_t len)
 	p = tk_mem_user(vm, buf, len, 1);
 	if (p == NULL)
 		return (-EFAULT);
-	if (vm->read == NULL || len == 0)
+	if (vm->cb.read == NULL || len == 0)
 		return (0);
-	return (vm->read(vm->opaque, p, len));
+	return (vm->cb.read(vm->cb.opaque, p, len));
 }
 
 static int64_t

@@ -26,13 +26,13 @@ page_up(uint64_t v)
 static int
 range_owned(const struct tk_vm *vm, uint64_t start, uint64_t end)
 {
-	if (start >= vm->image_start && end <= vm->image_end)
+	if (start >= vm->lay.image_start && end <= vm->lay.image_end)
 		return (1);
-	if (start >= vm->brk_start && end <= page_up(vm->proc.brk_cur))
+	if (start >= vm->lay.brk_start && end <= page_up(vm->proc.brk_cur))
 		return (1);
-	if (start >= vm->stack_low && end <= vm->stack_top)
+	if (start >= vm->lay.stack_low && end <= vm->lay.stack_top)
 		return (1);
-	return (start >= vm->mmap_start && end <= vm->mmap_end &&
+	return (start >= vm->lay.mmap_start && end <= vm->lay.mmap_end &&
 	    tk_vma_covers(vm, start, end));
 }
 
@@ -41,7 +41,7 @@ sys_brk(struct tk_vm *vm, const uint64_t *a)
 {
 	uint64_t want = a[0], old_end = page_up(vm->proc.brk_cur), new_end;
 
-	if (want < vm->brk_start || want > vm->brk_max)
+	if (want < vm->lay.brk_start || want > vm->lay.brk_max)
 		return ((int64_t)vm->proc.brk_cur);
 	new_end = page_up(want);
 	if (new_end > old_end)
@@ -88,13 +88,13 @@ sys_mmap(struct tk_vm *vm, const uint64_t *a)
 		if (end < addr)
 			return (-ENOMEM);
 		/* Over the heap (musl puts a guard page there): brk keeps owning it. */
-		if (addr >= vm->brk_start && end <= page_up(vm->proc.brk_cur)) {
+		if (addr >= vm->lay.brk_start && end <= page_up(vm->proc.brk_cur)) {
 			if (flags & MAP_FIXED_NOREPLACE)
 				return (-EEXIST);
 			tk_mem_discard(vm, addr, len);
 			return ((int64_t)addr);
 		}
-		if (addr < vm->mmap_start || end > vm->mmap_end)
+		if (addr < vm->lay.mmap_start || end > vm->lay.mmap_end)
 			return (-ENOMEM);
 		if (tk_vma_overlaps(vm, addr, end)) {
 			if (flags & MAP_FIXED_NOREPLACE)
@@ -104,8 +104,8 @@ sys_mmap(struct tk_vm *vm, const uint64_t *a)
 		return (area_claim(vm, addr, len, prot));
 	}
 	/* A hint is honoured when the range is free, as Linux does. */
-	if (addr != 0 && end > addr && addr >= vm->mmap_start &&
-	    end <= vm->mmap_end && !tk_vma_overlaps(vm, addr, end))
+	if (addr != 0 && end > addr && addr >= vm->lay.mmap_start &&
+	    end <= vm->lay.mmap_end && !tk_vma_overlaps(vm, addr, end))
 		return (area_claim(vm, addr, len, prot));
 	/* Big mappings start on 2 MiB so they can use 2 MiB pages. */
 	align = len >= TK_HUGE_SIZE ? TK_HUGE_SIZE : TK_PAGE_SIZE;
@@ -125,7 +125,7 @@ sys_munmap(struct tk_vm *vm, const uint64_t *a)
 	if (addr % TK_PAGE_SIZE || a[1] == 0 || len < a[1] || end < addr)
 		return (-EINVAL);
 	/* Only the mmap area can be unmapped; elsewhere is the image, brk or stack. */
-	if (addr < vm->mmap_start || end > vm->mmap_end)
+	if (addr < vm->lay.mmap_start || end > vm->lay.mmap_end)
 		return (-EINVAL);
 	area_release(vm, addr, end);
 	return (0);
@@ -159,7 +159,7 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 	    old_len < a[1] || (flags & ~(uint64_t)MREMAP_MAYMOVE))
 		return (-EINVAL);
 	if (old_len == 0 || old + old_len < old ||
-	    old < vm->mmap_start || old + old_len > vm->mmap_end ||
+	    old < vm->lay.mmap_start || old + old_len > vm->lay.mmap_end ||
 	    !tk_vma_covers(vm, old, old + old_len))
 		return (-EFAULT);
 	if (new_len <= old_len) {
@@ -167,7 +167,7 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 			area_release(vm, old + new_len, old + old_len);
 		return ((int64_t)old);
 	}
-	if (old + new_len <= vm->mmap_end && old + new_len > old &&
+	if (old + new_len <= vm->lay.mmap_end && old + new_len > old &&
 	    !tk_vma_overlaps(vm, old + old_len, old + new_len)) {
 		r = area_claim(vm, old + old_len, new_len - old_len,
 		    PROT_READ | PROT_WRITE);
@@ -188,8 +188,7 @@ sys_mremap(struct tk_vm *vm, const uint64_t *a)
 	if (r < 0)
 		return (r);
 	/* Both ranges are guest memory we checked: copy on the host side. */
-	if (vm->dirty != NULL)
-		tk_dirty_mark(vm, to, old_len);
+	tk_dirty_mark(vm, to, old_len);
 	memcpy(vm->mem + to, vm->mem + old, old_len);
 	area_release(vm, old, old + old_len);
 	return ((int64_t)to);
@@ -205,7 +204,7 @@ sys_madvise(struct tk_vm *vm, const uint64_t *a)
 	if (len != 0 && !range_owned(vm, addr, end))
 		return (-ENOMEM);
 	/* DONTNEED promises zeroes on anonymous memory; the image is not anonymous. */
-	if (a[2] == MADV_DONTNEED && addr >= vm->brk_start)
+	if (a[2] == MADV_DONTNEED && addr >= vm->lay.brk_start)
 		tk_mem_discard(vm, addr, len);
 	return (0);
 }

@@ -129,7 +129,7 @@ rlimit_of(const struct tk_vm *vm, uint64_t res, struct rlimit *rl)
 	rl->rlim_cur = rl->rlim_max = RLIM_INFINITY;
 	switch (res) {
 	case RLIMIT_STACK:
-		rl->rlim_cur = rl->rlim_max = vm->stack_top - vm->stack_low;
+		rl->rlim_cur = rl->rlim_max = vm->lay.stack_top - vm->lay.stack_low;
 		break;
 	case RLIMIT_AS:
 	case RLIMIT_DATA:

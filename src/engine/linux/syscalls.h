@@ -1,8 +1,8 @@
 /*
  * Linux system-call emulation: each family file (mm, io, fs, time, proc)
- * exports a table of the calls it handles; syscalls.c merges them into one
- * dispatch table indexed by number.  Adding a family adds one file and one
- * line in syscalls.c.
+ * exports a table of the calls it handles (tk_syscall_fn, tk_internal.h).
+ * Adding a family adds one file and one line in syscalls.c, which registers
+ * them with the exit dispatch (exit.c).
  *
  * A handler gets the six argument registers, untrusted, and returns the
  * value for rax: a result or a negative errno.  To end the run it calls
@@ -14,8 +14,6 @@
 #include <stdint.h>
 
 #include "../tk_internal.h"
-
-typedef int64_t tk_syscall_fn(struct tk_vm *vm, const uint64_t *arg);
 
 struct tk_syscall {
 	unsigned	nr;

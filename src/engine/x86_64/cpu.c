@@ -339,8 +339,8 @@ tk_cpu_setup(struct tk_vm *vm, char *err, size_t errlen)
 	}
 
 	memset(&regs, 0, sizeof regs);
-	regs.rip = vm->entry;
-	regs.rsp = vm->initial_rsp;
+	regs.rip = vm->lay.entry;
+	regs.rsp = vm->lay.initial_rsp;
 	regs.rflags = 0x202;
 	if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0) {
 		snprintf(err, errlen, "KVM_SET_REGS: %s", strerror(errno));

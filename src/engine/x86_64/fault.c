@@ -91,7 +91,7 @@ tk_fault_report(struct tk_vm *vm, uint64_t vector, uint64_t error,
 	if (vector == 14) {
 		what = (error & PF_FETCH) ? "executing" :
 		    (error & PF_WRITE) ? "writing" : "reading";
-		if (cr2 < vm->stack_low && cr2 + TK_STACK_GUARD >= vm->stack_low)
+		if (cr2 < vm->lay.stack_low && cr2 + TK_STACK_GUARD >= vm->lay.stack_low)
 			tk_stop(vm, TK_STOP_FAULT, 0, sig,
 			    "stack overflow (page fault %s 0x%llx) at rip 0x%llx",
 			    what, (unsigned long long)cr2,

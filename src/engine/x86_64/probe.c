@@ -58,36 +58,57 @@ kvm_kind(struct tk_platform *p)
 	}
 }
 
-void
-tk_probe_done(struct tk_vm *vm)
+/* The platform probe's run ends at its OUT. */
+static int
+platform_probe_exit(struct tk_vm *vm, unsigned port, const uint64_t *frame)
 {
+	(void)frame;
+	if (port != TK_PORT_PROBE)
+		return (0);
 	tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
-}
-
-void
-tk_syscall_probe_done(struct tk_vm *vm, int faulted)
-{
-	if (faulted && tk_cpu_use_user_gate(vm) < 0) {
-		tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot point LSTAR at the gate");
-		return;
-	}
-	tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
+	return (1);
 }
 
 /*
- * Runs (vm) from (rip), in ring 0 when (kernel), until the probe (kind)
+ * The SYSCALL probe's run ends at our ring-0 entry (its port), or with a
+ * fault at the entry where SYSCALL stays in ring 3: then, and only then,
+ * LSTAR moves to the user-mode gate.  Any later fault there is a guest's.
+ */
+static int
+syscall_probe_exit(struct tk_vm *vm, unsigned port, const uint64_t *f)
+{
+	extern const char tk_kernel_syscall[];
+
+	if (port == TK_PORT_SYSCALL) {
+		tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
+		return (1);
+	}
+	if (port != TK_PORT_FAULT || (f[TK_FRAME_CS] & 3) == 0 ||
+	    f[TK_FRAME_VECTOR] != 14 ||
+	    f[TK_FRAME_RIP] != tk_kernel_addr(tk_kernel_syscall))
+		return (0);
+	if (tk_cpu_use_user_gate(vm) < 0)
+		tk_stop(vm, TK_STOP_ERROR, 0, 0, "cannot point LSTAR at the gate");
+	else
+		tk_stop(vm, TK_STOP_RETURN, 0, 0, "%s", "");
+	return (1);
+}
+
+/*
+ * Runs (vm) from (rip), in ring 0 when (kernel), until (on_exit) says the probe
  * ends, and gives the registers it ended with in (out).  Every register and
  * segment is put back afterwards, the copies in kvm_run too.  One exit.
  */
 static int
-probe_run(struct tk_vm *vm, int kind, uint64_t rip, int kernel,
+probe_run(struct tk_vm *vm, tk_probe_exit_fn *on_exit, uint64_t rip, int kernel,
     struct kvm_regs *out, char *err, size_t errlen)
 {
 	struct kvm_sregs saved_sregs, sregs;
 	struct kvm_regs saved_regs, regs;
 	struct tk_result res, *saved_res = vm->res;
 
-	if (vm->in_call || vm->probing) {
+	if (vm->state == TK_STATE_IN_CALL || vm->state == TK_STATE_RUNNING ||
+	    vm->probe_exit != NULL) {
 		snprintf(err, errlen, "the VM is running");
 		return (-EBUSY);
 	}
@@ -110,9 +131,9 @@ probe_run(struct tk_vm *vm, int kind, uint64_t rip, int kernel,
 
 	memset(&res, 0, sizeof res);
 	vm->res = &res;
-	vm->probing = kind;
+	vm->probe_exit = on_exit;
 	tk_vcpu_run(vm, tk_now_ns() + 10 * 1000000000ULL, 10 * 1000000000ULL);
-	vm->probing = 0;
+	vm->probe_exit = NULL;
 	vm->res = saved_res;
 	*out = vm->run->s.regs.regs;
 
@@ -140,7 +161,7 @@ tk_syscall_path_decide(struct tk_vm *vm, char *err, size_t errlen)
 	char why[160];
 	int r;
 
-	r = probe_run(vm, TK_PROBE_SYSCALL, TK_UGATE_ADDR +
+	r = probe_run(vm, syscall_probe_exit, TK_UGATE_ADDR +
 	    (uint64_t)(tk_ugate_syscall_probe - tk_ugate_start), 0, &out,
 	    why, sizeof why);
 	if (r < 0)
@@ -159,7 +180,7 @@ tk_vm_platform(struct tk_vm *vm, struct tk_platform *p, char *err,
 	TK_VM_CHECK(vm);
 	memset(p, 0, sizeof *p);
 	kvm_kind(p);
-	r = probe_run(vm, TK_PROBE_PLATFORM, tk_kernel_addr(tk_kernel_probe), 1,
+	r = probe_run(vm, platform_probe_exit, tk_kernel_addr(tk_kernel_probe), 1,
 	    &out, why, sizeof why);
 	if (r < 0) {
 		snprintf(err, errlen, "the platform probe failed: %s", why);
