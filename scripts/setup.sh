@@ -251,10 +251,10 @@ run_tests() {
 	make -C build -j"$jobs" check TESTS= >/dev/null
 	make -C build-asan -j"$jobs" check TESTS= >/dev/null
 	# The comparison's guests (plain gcc, no sanitizer): built once, here.
-	tests/guests/build.sh build/tests/guests/bin >/dev/null
-	mkdir -p build-asan/tests/guests
-	rm -rf build-asan/tests/guests/bin
-	cp -a build/tests/guests/bin build-asan/tests/guests/bin
+	tests/linux/guests/build.sh build/tests/linux/guests/bin >/dev/null
+	mkdir -p build-asan/tests/linux/guests
+	rm -rf build-asan/tests/linux/guests/bin
+	cp -a build/tests/linux/guests/bin build-asan/tests/linux/guests/bin
 
 	# UBSan only reports by default; make it fail the test.  The VM has one
 	# vCPU (see tests/vm/vm.sh): its tests run one at a time, so that no

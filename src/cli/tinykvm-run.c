@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../engine/tinykvm.h"
+#include "../proto/request.h"
 #include "request.h"
 
 #define EXIT_TIMEOUT	124
@@ -22,6 +23,18 @@
 #define MAX_ENV		1024
 
 static const char *program;
+
+/* What the command line asks for (options_parse). */
+struct cli_options {
+	double			timeout;	/* seconds */
+	double			memory;		/* MiB */
+	int			verbose;
+	const char		*envp[MAX_ENV + 1];
+	size_t			envc;
+	char			*headers[MAX_ENV];	/* --header, for req */
+	struct cli_request	req;
+	int			first;		/* PROGRAM's index in argv */
+};
 
 static void
 usage(FILE *f)
@@ -124,32 +137,29 @@ body_slurp(struct cli_request *req)
 
 /* Serves --get/--post to the waiting program; the exit status as for a run. */
 static int
-request_finish(struct tk_vm *vm, struct cli_request *req, double timeout)
+request_finish(struct tk_vm *vm, struct cli_request *req,
+    const struct cli_options *o)
 {
+	const struct tkp_call *c = &req->call;
 	struct tk_result res;
-	int status;
+	int r, status;
 
-	if (cli_request_serve(vm, req, (uint64_t)(timeout * 1e9), &res) < 0) {
-		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
-		status = EXIT_SANDBOX;
-	} else if (req->responded) {
+	r = cli_request_serve(vm, req, (size_t)o->memory << 20,
+	    (uint64_t)(o->timeout * 1e9), &res);
+	if (r == 0) {
 		cli_request_print(req);
 		status = 0;
-	} else if (res.stop == TK_STOP_HYPERCALL && req->error[0] != '\0') {
-		fprintf(stderr, "tinykvm-run: %s: %s\n", program, req->error);
-		status = 1;
+	} else if (r != -EIO) {
+		/* Nothing ran: no handler for the method, or no room for the request. */
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, c->error);
+		status = EXIT_SANDBOX;
 	} else if (res.stop == TK_STOP_TIMEOUT) {
 		fprintf(stderr, "tinykvm-run: %s: the handler timed out after "
-		    "%g s\n", program, timeout);
+		    "%g s\n", program, o->timeout);
 		status = EXIT_TIMEOUT;
-	} else if (res.stop == TK_STOP_FAULT) {
-		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
-		status = 128 + res.signal;
 	} else {
-		fprintf(stderr, "tinykvm-run: %s: %s\n", program,
-		    res.stop == TK_STOP_RETURN ? "the handler returned without "
-		    "responding" : res.message);
-		status = 1;
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, c->error);
+		status = res.stop == TK_STOP_FAULT ? 128 + res.signal : 1;
 	}
 	tk_vm_destroy(vm);
 	free(req->headers_text);
@@ -173,21 +183,69 @@ platform_report(struct tk_vm *vm)
 	fprintf(stderr, "tinykvm-run: platform: %s\n", line);
 }
 
-int
-main(int argc, char **argv)
+/* An option with a value, (val); 0, or EXIT_USAGE with the reason printed. */
+static int
+option_value(struct cli_options *o, const char *opt, const char *val)
 {
-	static const char *envp[MAX_ENV + 1];
-	static char *headers[MAX_ENV];
-	struct cli_request req = { .arg = "", .in_type = "", .headers = headers };
-	struct tk_vm_config cfg;
-	struct tk_result res;
-	struct tk_vm *vm;
-	double timeout = 10, memory = TK_DEFAULT_MAX_MEMORY >> 20;
-	char err[512];
-	size_t envc = 0;
+	struct cli_request *req = &o->req;
+
+	if (strcmp(opt, "--timeout") == 0) {
+		if (number_parse(val, 1e6, &o->timeout) < 0) {
+			fprintf(stderr, "tinykvm-run: --timeout wants seconds > 0, "
+			    "not '%s'\n", val);
+			return (EXIT_USAGE);
+		}
+	} else if (strcmp(opt, "--max-memory") == 0) {
+		if (number_parse(val, (double)(TK_MAX_MEMORY >> 20), &o->memory) < 0 ||
+		    o->memory < (double)(TK_MIN_MEMORY >> 20)) {
+			fprintf(stderr, "tinykvm-run: --max-memory wants MiB "
+			    "between %llu and %llu, not '%s'\n",
+			    TK_MIN_MEMORY >> 20, TK_MAX_MEMORY >> 20, val);
+			return (EXIT_USAGE);
+		}
+	} else if (strcmp(opt, "--get") == 0 || strcmp(opt, "--post") == 0) {
+		req->method = opt[2] == 'g' ? "GET" : "POST";
+		req->url = val;
+	} else if (strcmp(opt, "--arg") == 0) {
+		req->arg = val;
+	} else if (strcmp(opt, "--type") == 0) {
+		req->in_type = val;
+	} else if (strcmp(opt, "--header") == 0) {
+		if (strchr(val, ':') == NULL || req->n_headers >= MAX_ENV) {
+			fprintf(stderr, "tinykvm-run: --header wants 'Name: "
+			    "value', not '%s'\n", val);
+			return (EXIT_USAGE);
+		}
+		o->headers[req->n_headers++] = (char *)(uintptr_t)val;
+	} else if (strcmp(opt, "--env") == 0) {
+		if (strchr(val, '=') == NULL || val[0] == '=' || o->envc >= MAX_ENV) {
+			fprintf(stderr, "tinykvm-run: --env wants K=V, not '%s'\n",
+			    val);
+			return (EXIT_USAGE);
+		}
+		o->envp[o->envc++] = val;
+	} else {
+		fprintf(stderr, "tinykvm-run: unknown option %s\n", opt);
+		usage(stderr);
+		return (EXIT_USAGE);
+	}
+	return (0);
+}
+
+/*
+ * The command line into (o); o->first is PROGRAM's index in (argv).  -1 to
+ * go on, or the exit status (--help, a bad option).
+ */
+static int
+options_parse(int argc, char **argv, struct cli_options *o)
+{
 	int i, r;
 
-	memset(&cfg, 0, sizeof cfg);
+	o->timeout = 10;
+	o->memory = TK_DEFAULT_MAX_MEMORY >> 20;
+	o->req.arg = "";
+	o->req.in_type = "";
+	o->req.headers = o->headers;
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		const char *opt = argv[i];
 
@@ -198,74 +256,80 @@ main(int argc, char **argv)
 			usage(stdout);
 			return (0);
 		} else if (strcmp(opt, "--verbose") == 0 || strcmp(opt, "-v") == 0) {
-			cfg.verbose = 1;
+			o->verbose = 1;
 			continue;
 		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "tinykvm-run: %s needs a value\n", opt);
 			return (EXIT_USAGE);
 		}
-		const char *val = argv[++i];
-		if (strcmp(opt, "--timeout") == 0) {
-			if (number_parse(val, 1e6, &timeout) < 0) {
-				fprintf(stderr, "tinykvm-run: --timeout wants "
-				    "seconds > 0, not '%s'\n", val);
-				return (EXIT_USAGE);
-			}
-		} else if (strcmp(opt, "--max-memory") == 0) {
-			if (number_parse(val, (double)(TK_MAX_MEMORY >> 20), &memory) < 0 ||
-			    memory < (double)(TK_MIN_MEMORY >> 20)) {
-				fprintf(stderr, "tinykvm-run: --max-memory wants MiB "
-				    "between %llu and %llu, not '%s'\n",
-				    TK_MIN_MEMORY >> 20, TK_MAX_MEMORY >> 20, val);
-				return (EXIT_USAGE);
-			}
-		} else if (strcmp(opt, "--get") == 0 || strcmp(opt, "--post") == 0) {
-			req.method = opt[2] == 'g' ? "GET" : "POST";
-			req.url = val;
-		} else if (strcmp(opt, "--arg") == 0) {
-			req.arg = val;
-		} else if (strcmp(opt, "--type") == 0) {
-			req.in_type = val;
-		} else if (strcmp(opt, "--header") == 0) {
-			if (strchr(val, ':') == NULL || req.n_headers >= MAX_ENV) {
-				fprintf(stderr, "tinykvm-run: --header wants 'Name: "
-				    "value', not '%s'\n", val);
-				return (EXIT_USAGE);
-			}
-			headers[req.n_headers++] = (char *)(uintptr_t)val;
-		} else if (strcmp(opt, "--env") == 0) {
-			if (strchr(val, '=') == NULL || val[0] == '=' || envc >= MAX_ENV) {
-				fprintf(stderr, "tinykvm-run: --env wants K=V, "
-				    "not '%s'\n", val);
-				return (EXIT_USAGE);
-			}
-			envp[envc++] = val;
-		} else {
-			fprintf(stderr, "tinykvm-run: unknown option %s\n", opt);
-			usage(stderr);
-			return (EXIT_USAGE);
-		}
+		r = option_value(o, opt, argv[++i]);
+		if (r != 0)
+			return (r);
 	}
 	if (i >= argc) {
 		usage(stderr);
 		return (EXIT_USAGE);
 	}
-	program = argv[i];
-	envp[envc] = NULL;
+	o->first = i;
+	o->envp[o->envc] = NULL;
+	return (-1);
+}
+
+/* A run that ended before or without a request: its exit status. */
+static int
+run_exit_status(const struct tk_result *res, double timeout)
+{
+	switch (res->stop) {
+	case TK_STOP_EXIT:
+		return (res->exit_status);
+	case TK_STOP_WAIT:
+		/* A request handler: initialised and ready, as the VMOD would use it. */
+		fprintf(stderr, "tinykvm-run: %s: initialised; waits for requests\n",
+		    program);
+		return (0);
+	case TK_STOP_TIMEOUT:
+		fprintf(stderr, "tinykvm-run: %s: timed out after %g s\n",
+		    program, timeout);
+		return (EXIT_TIMEOUT);
+	case TK_STOP_FAULT:
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res->message);
+		return (128 + res->signal);
+	default:
+		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res->message);
+		return (EXIT_SANDBOX);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct cli_options o;
+	struct tk_vm_config cfg;
+	struct tk_result res;
+	struct tk_vm *vm;
+	char err[512];
+	int r;
+
+	r = options_parse(argc, argv, &o);
+	if (r >= 0)
+		return (r);
+	program = argv[o.first];
 
 	/* A closed stdout must reach the guest as EPIPE, not kill us. */
 	(void)signal(SIGPIPE, SIG_IGN);
 
-	cfg.max_memory = (uint64_t)memory << 20;
-	cfg.argv = (const char *const *)&argv[i];
-	cfg.envp = envp;
+	memset(&cfg, 0, sizeof cfg);
+	cfg.max_memory = (uint64_t)o.memory << 20;
+	cfg.argv = (const char *const *)&argv[o.first];
+	cfg.envp = o.envp;
 	cfg.write = stdio_write;
 	cfg.read = stdio_read;
 	cfg.log = stdio_log;
-	cfg.hypercall = cli_hypercall;
-	if (req.method != NULL && strcmp(req.method, "POST") == 0 &&
-	    body_slurp(&req) < 0) {
+	cfg.hypercall = tkp_hypercall;
+	cfg.verbose = o.verbose;
+	if (o.req.method != NULL && strcmp(o.req.method, "POST") == 0 &&
+	    body_slurp(&o.req) < 0) {
 		fprintf(stderr, "tinykvm-run: cannot read the POST body from stdin\n");
 		return (EXIT_USAGE);
 	}
@@ -277,27 +341,9 @@ main(int argc, char **argv)
 	}
 	if (cfg.verbose)
 		platform_report(vm);
-	(void)tk_vm_run(vm, (uint64_t)(timeout * 1e9), &res);
-	if (res.stop == TK_STOP_WAIT && req.method != NULL)
-		return (request_finish(vm, &req, timeout));
+	(void)tk_vm_run(vm, (uint64_t)(o.timeout * 1e9), &res);
+	if (res.stop == TK_STOP_WAIT && o.req.method != NULL)
+		return (request_finish(vm, &o.req, &o));
 	tk_vm_destroy(vm);
-	switch (res.stop) {
-	case TK_STOP_EXIT:
-		return (res.exit_status);
-	case TK_STOP_WAIT:
-		/* A request handler: initialised and ready, as the VMOD would use it. */
-		fprintf(stderr, "tinykvm-run: %s: initialised; waits for requests\n",
-		    program);
-		return (0);
-	case TK_STOP_TIMEOUT:
-		fprintf(stderr, "tinykvm-run: %s: timed out after %g s\n",
-		    program, timeout);
-		return (EXIT_TIMEOUT);
-	case TK_STOP_FAULT:
-		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
-		return (128 + res.signal);
-	default:
-		fprintf(stderr, "tinykvm-run: %s: %s\n", program, res.message);
-		return (EXIT_SANDBOX);
-	}
+	return (run_exit_status(&res, o.timeout));
 }

@@ -135,6 +135,38 @@ headers_apply(struct http *hp, const struct tkvmod_reply *reply)
 		http_PrintfHeader(hp, "%.*s", (int)(nl - line), line);
 }
 
+/* The response as beresp, its body pulled from the fork by reply_vfp. */
+static int
+beresp_from_reply(struct busyobj *bo, struct tkvmod_reply *reply)
+{
+	http_PutResponse(bo->beresp, "HTTP/1.1", (uint16_t)reply->status, NULL);
+	if (!reply->failed) {
+		if (reply->content_type[0] != '\0')
+			http_PrintfHeader(bo->beresp, "Content-Type: %s",
+			    reply->content_type);
+		headers_apply(bo->beresp, reply);
+	}
+	http_PrintfHeader(bo->beresp, "Content-Length: %zu", reply->body_len);
+
+	INIT_OBJ(bo->htc, HTTP_CONN_MAGIC);
+	bo->htc->doclose = SC_NULL;
+	bo->htc->content_length = (ssize_t)reply->body_len;
+	bo->htc->priv = reply;
+	bo->htc->body_status = reply->body_len > 0 ? BS_LENGTH : BS_NONE;
+	if (reply->body_len > 0) {
+		struct vfp_entry *vfe = VFP_Push(bo->vfc, &reply_vfp);
+
+		if (vfe == NULL) {
+			tkvmod_reply_finish(reply);
+			bo->htc = NULL;
+			return (-1);
+		}
+		vfe->priv1 = reply;
+		vfe->priv2 = 0;
+	}
+	return (0);
+}
+
 static int v_matchproto_(vdi_gethdrs_f)
 program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 {
@@ -191,32 +223,7 @@ program_gethdrs(VRT_CTX, VCL_BACKEND dir)
 		task->held = reply;	/* until finish; tkvmod_task_spill */
 	free(body.p);
 
-	http_PutResponse(bo->beresp, "HTTP/1.1", (uint16_t)reply->status, NULL);
-	if (!reply->failed) {
-		if (reply->content_type[0] != '\0')
-			http_PrintfHeader(bo->beresp, "Content-Type: %s",
-			    reply->content_type);
-		headers_apply(bo->beresp, reply);
-	}
-	http_PrintfHeader(bo->beresp, "Content-Length: %zu", reply->body_len);
-
-	INIT_OBJ(bo->htc, HTTP_CONN_MAGIC);
-	bo->htc->doclose = SC_NULL;
-	bo->htc->content_length = (ssize_t)reply->body_len;
-	bo->htc->priv = reply;
-	bo->htc->body_status = reply->body_len > 0 ? BS_LENGTH : BS_NONE;
-	if (reply->body_len > 0) {
-		struct vfp_entry *vfe = VFP_Push(bo->vfc, &reply_vfp);
-
-		if (vfe == NULL) {
-			tkvmod_reply_finish(reply);
-			bo->htc = NULL;
-			return (-1);
-		}
-		vfe->priv1 = reply;
-		vfe->priv2 = 0;
-	}
-	return (0);
+	return (beresp_from_reply(bo, reply));
 }
 
 static void v_matchproto_(vdi_finish_f)

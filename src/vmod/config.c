@@ -137,16 +137,9 @@ methods_check(struct tkvmod_config *cfg, const char *name, char *err,
 	return (0);
 }
 
-int
-tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
-    const char *json, char *err, size_t errlen)
+static void
+config_defaults(struct tkvmod_config *cfg)
 {
-	unsigned long long u = 0;
-	json_error_t jerr;
-	const char *key;
-	json_t *root, *v;
-	int r = -1;
-
 	memset(cfg, 0, sizeof *cfg);
 	cfg->concurrency = 2;
 	cfg->max_memory = 256 * MIB;
@@ -157,7 +150,107 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 	cfg->ephemeral = 1;
 	cfg->fetch_timeout = 5;
 	cfg->max_fetch_size = 16 * MIB;
+}
 
+/* The keys with a single value, (v) for (key); 0 or -1 (err). */
+static int
+key_parse(struct tkvmod_config *cfg, const char *name, const char *key,
+    json_t *v, char *err, size_t errlen)
+{
+	unsigned long long u = 0;
+
+	if (strcmp(key, "filename") == 0) {
+		if (!json_is_string(v) || json_string_value(v)[0] != '/')
+			return (bad(err, errlen, name, key,
+			    "must be the absolute path of the program"));
+		cfg->filename = strdup(json_string_value(v));
+	} else if (strcmp(key, "concurrency") == 0) {
+		if (integer_get(v, name, key, 1, 1024, &u, err, errlen))
+			return (-1);
+		cfg->concurrency = (unsigned)u;
+	} else if (strcmp(key, "max_memory") == 0) {
+		if (integer_get(v, name, key, 16, 65536, &u, err, errlen))
+			return (-1);
+		cfg->max_memory = u * MIB;
+	} else if (strcmp(key, "max_request_memory") == 0) {
+		if (integer_get(v, name, key, 1, 65536, &u, err, errlen))
+			return (-1);
+		cfg->max_request_memory = u * MIB;
+	} else if (strcmp(key, "max_boot_time") == 0) {
+		return (seconds_get(v, name, key, 0.001, 3600, &cfg->max_boot_time,
+		    err, errlen));
+	} else if (strcmp(key, "max_request_time") == 0) {
+		return (seconds_get(v, name, key, 0.001, 3600,
+		    &cfg->max_request_time, err, errlen));
+	} else if (strcmp(key, "max_queue_time") == 0) {
+		return (seconds_get(v, name, key, 0, 3600, &cfg->max_queue_time,
+		    err, errlen));
+	} else if (strcmp(key, "fetch_timeout") == 0) {
+		return (seconds_get(v, name, key, 0.001, 3600, &cfg->fetch_timeout,
+		    err, errlen));
+	} else if (strcmp(key, "max_fetch_size") == 0) {
+		if (integer_get(v, name, key, 1, 4096, &u, err, errlen))
+			return (-1);
+		cfg->max_fetch_size = u * MIB;
+	} else if (strcmp(key, "ephemeral") == 0) {
+		if (!json_is_boolean(v))
+			return (bad(err, errlen, name, key, "must be true or false"));
+		cfg->ephemeral = json_is_true(v);
+	} else if (strcmp(key, "arguments") != 0 &&
+	    strcmp(key, "environment") != 0 &&
+	    strcmp(key, "allowed_urls") != 0 &&
+	    strcmp(key, "fetch_methods") != 0) {
+		return (bad(err, errlen, name, key, "is unknown (known: filename, "
+		    "concurrency, max_memory, max_request_memory, max_boot_time, "
+		    "max_request_time, max_queue_time, ephemeral, arguments, "
+		    "environment, allowed_urls, fetch_methods, fetch_timeout, "
+		    "max_fetch_size)"));
+	}
+	return (0);
+}
+
+/*
+ * After the single values: what needs them (filename, max_memory) and the
+ * string lists; 0 or -1 (err).
+ */
+static int
+config_finish(struct tkvmod_config *cfg, json_t *root, const char *name,
+    char *err, size_t errlen)
+{
+	if (cfg->filename == NULL)
+		return (bad(err, errlen, name, "filename", "is required"));
+	if (cfg->max_request_memory > cfg->max_memory)
+		return (bad(err, errlen, name, "max_request_memory",
+		    "must not exceed max_memory"));
+	cfg->argv = strings_get(json_object_get(root, "arguments"), cfg->filename,
+	    name, "arguments", 0, err, errlen);
+	if (cfg->argv == NULL)
+		return (-1);
+	cfg->envp = strings_get(json_object_get(root, "environment"), NULL, name,
+	    "environment", 1, err, errlen);
+	if (cfg->envp == NULL)
+		return (-1);
+	cfg->allowed_urls = strings_get(json_object_get(root, "allowed_urls"),
+	    NULL, name, "allowed_urls", 0, err, errlen);
+	if (cfg->allowed_urls == NULL || allowed_compile(cfg, name, err, errlen))
+		return (-1);
+	cfg->fetch_methods = strings_get(json_object_get(root, "fetch_methods"),
+	    NULL, name, "fetch_methods", 0, err, errlen);
+	if (cfg->fetch_methods == NULL || methods_check(cfg, name, err, errlen))
+		return (-1);
+	return (0);
+}
+
+int
+tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
+    const char *json, char *err, size_t errlen)
+{
+	json_error_t jerr;
+	const char *key;
+	json_t *root, *v;
+	int r = 0;
+
+	config_defaults(cfg);
 	root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL || !json_is_object(root)) {
 		snprintf(err, errlen, "tinykvm: program '%s': configuration is not "
@@ -167,90 +260,12 @@ tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
 		return (-1);
 	}
 	json_object_foreach(root, key, v) {
-		if (strcmp(key, "filename") == 0) {
-			if (!json_is_string(v) || json_string_value(v)[0] != '/') {
-				(void)bad(err, errlen, name, key,
-				    "must be the absolute path of the program");
-				goto out;
-			}
-			cfg->filename = strdup(json_string_value(v));
-		} else if (strcmp(key, "concurrency") == 0) {
-			if (integer_get(v, name, key, 1, 1024, &u, err, errlen))
-				goto out;
-			cfg->concurrency = (unsigned)u;
-		} else if (strcmp(key, "max_memory") == 0) {
-			if (integer_get(v, name, key, 16, 65536, &u, err, errlen))
-				goto out;
-			cfg->max_memory = u * MIB;
-		} else if (strcmp(key, "max_request_memory") == 0) {
-			if (integer_get(v, name, key, 1, 65536, &u, err, errlen))
-				goto out;
-			cfg->max_request_memory = u * MIB;
-		} else if (strcmp(key, "max_boot_time") == 0) {
-			if (seconds_get(v, name, key, 0.001, 3600, &cfg->max_boot_time,
-			    err, errlen))
-				goto out;
-		} else if (strcmp(key, "max_request_time") == 0) {
-			if (seconds_get(v, name, key, 0.001, 3600,
-			    &cfg->max_request_time, err, errlen))
-				goto out;
-		} else if (strcmp(key, "max_queue_time") == 0) {
-			if (seconds_get(v, name, key, 0, 3600, &cfg->max_queue_time,
-			    err, errlen))
-				goto out;
-		} else if (strcmp(key, "fetch_timeout") == 0) {
-			if (seconds_get(v, name, key, 0.001, 3600, &cfg->fetch_timeout,
-			    err, errlen))
-				goto out;
-		} else if (strcmp(key, "max_fetch_size") == 0) {
-			if (integer_get(v, name, key, 1, 4096, &u, err, errlen))
-				goto out;
-			cfg->max_fetch_size = u * MIB;
-		} else if (strcmp(key, "ephemeral") == 0) {
-			if (!json_is_boolean(v)) {
-				(void)bad(err, errlen, name, key, "must be true or false");
-				goto out;
-			}
-			cfg->ephemeral = json_is_true(v);
-		} else if (strcmp(key, "arguments") != 0 &&
-		    strcmp(key, "environment") != 0 &&
-		    strcmp(key, "allowed_urls") != 0 &&
-		    strcmp(key, "fetch_methods") != 0) {
-			(void)bad(err, errlen, name, key, "is unknown (known: filename, "
-			    "concurrency, max_memory, max_request_memory, max_boot_time, "
-			    "max_request_time, max_queue_time, ephemeral, arguments, "
-			    "environment, allowed_urls, fetch_methods, fetch_timeout, "
-			    "max_fetch_size)");
-			goto out;
-		}
+		r = key_parse(cfg, name, key, v, err, errlen);
+		if (r != 0)
+			break;
 	}
-	if (cfg->filename == NULL) {
-		(void)bad(err, errlen, name, "filename", "is required");
-		goto out;
-	}
-	if (cfg->max_request_memory > cfg->max_memory) {
-		(void)bad(err, errlen, name, "max_request_memory",
-		    "must not exceed max_memory");
-		goto out;
-	}
-	cfg->argv = strings_get(json_object_get(root, "arguments"), cfg->filename,
-	    name, "arguments", 0, err, errlen);
-	if (cfg->argv == NULL)
-		goto out;
-	cfg->envp = strings_get(json_object_get(root, "environment"), NULL, name,
-	    "environment", 1, err, errlen);
-	if (cfg->envp == NULL)
-		goto out;
-	cfg->allowed_urls = strings_get(json_object_get(root, "allowed_urls"),
-	    NULL, name, "allowed_urls", 0, err, errlen);
-	if (cfg->allowed_urls == NULL || allowed_compile(cfg, name, err, errlen))
-		goto out;
-	cfg->fetch_methods = strings_get(json_object_get(root, "fetch_methods"),
-	    NULL, name, "fetch_methods", 0, err, errlen);
-	if (cfg->fetch_methods == NULL || methods_check(cfg, name, err, errlen))
-		goto out;
-	r = 0;
-out:
+	if (r == 0)
+		r = config_finish(cfg, root, name, err, errlen);
 	json_decref(root);
 	if (r != 0)
 		tkvmod_config_free(cfg);

@@ -22,6 +22,7 @@
 #include <cache/cache.h>
 
 #include "hypercalls.h"
+#include "../proto/guest_string.h"
 #include "../proto/http_rules.h"
 
 #define MAX_URL		8192
@@ -194,21 +195,6 @@ host_of(const struct http *hp)
 	return (v);
 }
 
-static char *
-guest_string(struct tk_vm *vm, uint64_t gva, uint64_t len, uint64_t max)
-{
-	char *s;
-
-	if (len > max || (s = malloc(len + 1)) == NULL)
-		return (NULL);
-	if (tk_vm_copy_from(vm, s, gva, len) < 0 || memchr(s, '\0', len) != NULL) {
-		free(s);
-		return (NULL);
-	}
-	s[len] = '\0';
-	return (s);
-}
-
 static int64_t
 fetch_error(struct tkvmod_run *run, const char *url, int64_t code, const char *why)
 {
@@ -339,9 +325,11 @@ fetch_args_in(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva,
 
 	if (tk_vm_copy_from(vm, f, gva, sizeof *f) < 0)
 		return (-EFAULT);
-	q->url = guest_string(vm, f->url, f->url_len, MAX_URL);
-	q->method = guest_string(vm, f->method, f->method_len, TKVMOD_MAX_METHOD);
-	q->headers = guest_string(vm, f->headers, f->headers_len, MAX_HEADERS);
+	q->url = tkp_guest_strdup(vm, f->url, f->url_len, MAX_URL);
+	q->method = tkp_guest_strdup(vm, f->method, f->method_len,
+	    TKVMOD_MAX_METHOD);
+	q->headers = tkp_guest_strdup(vm, f->headers, f->headers_len,
+	    MAX_HEADERS);
 	if (q->url == NULL || q->method == NULL || q->headers == NULL ||
 	    f->body_len > cfg->max_request_memory)
 		return (fetch_error(run, q->url, TINYKVM_FETCH_EFAILED,

@@ -1,12 +1,13 @@
 /*
- * One request through a program: a fork from the pool, the request pushed
- * onto its call stack (the body into memory mapped for it), the handler
- * called.  The response stays in the fork, which the reply holds until the
+ * One request through a program: a fork from the pool, the request run in
+ * it by src/proto (tkp_call_run) with the VMOD's ops, the verdict logged and
+ * counted.  The response stays in the fork, which the reply holds until the
  * caller has copied the body where it goes (tkvmod_reply_finish/_defer).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,41 +26,6 @@ tkvmod_now(void)
 	return ((double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
 }
 
-static int
-push_string(struct tk_vm *vm, const char *s, uint64_t *gva)
-{
-	return (tk_vm_push(vm, s ? s : "", strlen(s ? s : "") + 1, gva));
-}
-
-/* Puts the request on the fork's call stack; the guest address of the struct. */
-static int
-request_push(struct tk_vm *vm, const struct tkvmod_call *call, uint64_t *req,
-    uint64_t *body)
-{
-	struct tinykvm_abi_request r;
-
-	memset(&r, 0, sizeof r);
-	if (push_string(vm, call->method, &r.method) < 0 ||
-	    push_string(vm, call->url, &r.url) < 0 ||
-	    push_string(vm, call->arg, &r.arg) < 0 ||
-	    push_string(vm, call->content_type, &r.content_type) < 0)
-		return (-ENOMEM);
-	if (call->body_len > 0) {
-		if (tk_vm_alloc(vm, call->body_len, &r.body) < 0 ||
-		    tk_vm_copy_to(vm, r.body, call->body, call->body_len) < 0)
-			return (-ENOMEM);
-		r.body_len = call->body_len;
-	}
-	*body = r.body;
-	return (tk_vm_push(vm, &r, sizeof r, req));
-}
-
-static int
-method_has_body(const char *m)
-{
-	return (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0);
-}
-
 /* Ends a failed request: status, VSL, counters. */
 static int
 fail(const struct vrt_ctx *ctx, struct tkvmod_program *p,
@@ -70,11 +36,9 @@ fail(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	reply->failed = 1;
 	reply->body_len = 0;
 	reply->body = NULL;
-	AZ(pthread_mutex_lock(&p->mtx));
 	if (timeout)
 		p->stats.timeouts++;
 	p->stats.failures++;
-	AZ(pthread_mutex_unlock(&p->mtx));
 	return (-1);
 }
 
@@ -93,28 +57,52 @@ reply_fork_return(struct tkvmod_reply *reply)
 	reply->fork = NULL;
 }
 
-/* Calls the handler on (req); 1, the failure logged, if it did not respond. */
-static int
-handler_call(struct tkvmod_run *run, struct tk_vm *fork, uint64_t handler,
-    uint64_t req)
+/* The request's call: (call) for the handler, limits, the VMOD's ops. */
+static void
+call_prepare(struct tkp_call *c, struct tkvmod_run *run,
+    const struct tkvmod_call *call)
 {
-	struct tkvmod_program *p = run->program;
-	struct tk_result res;
-	int r;
+	tkp_call_init(c, &tkvmod_ops, run);
+	c->req.method = call->method;
+	c->req.url = call->url;
+	c->req.arg = call->arg;
+	c->req.content_type = call->content_type;
+	c->req.body = call->body;
+	c->req.body_len = call->body_len;
+	c->max_body = call->max_body != 0 ? call->max_body :
+	    run->program->cfg.max_memory;
+	c->max_body_what = call->max_body != 0 ? "the workspace" :
+	    "the program's memory";
+}
 
-	r = tk_vm_call(fork, run, handler, 1, &req,
-	    (uint64_t)(p->cfg.max_request_time * 1e9), &res);
-	if (r == 0 && res.stop == TK_STOP_HYPERCALL && run->responded)
+/* The call's outcome (tkp_call_run's (r)) into the reply; 1 if it failed. */
+static int
+call_verdict(const struct tkvmod_run *run, const struct tkp_call *c, int r,
+    const struct tk_result *res)
+{
+	struct tkvmod_reply *reply = run->reply;
+	struct tkvmod_program *p = run->program;
+
+	if (r == 0) {
+		reply->status = c->resp.status;
+		snprintf(reply->content_type, sizeof reply->content_type, "%s",
+		    c->resp.content_type);
+		/* Still in the fork: the caller copies it once, where it goes. */
+		reply->body = c->resp.body;
+		reply->body_len = c->resp.body_len;
 		return (0);
-	if (res.stop == TK_STOP_TIMEOUT)
-		(void)fail(run->ctx, p, run->reply, 503, 1, res.message);
-	else if (res.stop == TK_STOP_RETURN)
-		(void)fail(run->ctx, p, run->reply, 500, 0, "the handler "
-		    "returned without responding");
-	else if (res.stop == TK_STOP_HYPERCALL)
-		(void)fail(run->ctx, p, run->reply, 500, 0, run->error);
+	}
+	if (r == -ENOENT) {
+		/* No handler for the method: the program's answer, not a failure. */
+		reply->status = 405;
+		VSLb(run->ctx->vsl, SLT_VCL_Log, "tinykvm: program '%s' has %s",
+		    p->name, c->error);
+		return (0);
+	}
+	if (res->stop == TK_STOP_TIMEOUT)
+		(void)fail(run->ctx, p, reply, 503, 1, c->error);
 	else
-		(void)fail(run->ctx, p, run->reply, 500, 0, res.message);
+		(void)fail(run->ctx, p, reply, 500, 0, c->error);
 	return (1);
 }
 
@@ -123,11 +111,12 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
     const struct tkvmod_call *call, struct tkvmod_reply *reply)
 {
 	struct tkvmod_run run;
+	struct tkp_call c;
+	struct tk_result res;
 	struct tk_vm *fork;
 	const char *why = NULL;
-	uint64_t handler, req = 0, body = 0;
-	double t0, seconds;
-	int slot, failed = 0;
+	double t0;
+	int r, failed;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
@@ -136,9 +125,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	AN(reply->headers);
 
 	if (tkvmod_program_load(ctx, p) != 0) {
-		AZ(pthread_mutex_lock(&p->mtx));
 		p->stats.requests++;
-		AZ(pthread_mutex_unlock(&p->mtx));
 		AZ(VSB_finish(reply->headers));
 		return (fail(ctx, p, reply, 503, 0, p->error));
 	}
@@ -152,39 +139,25 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 		return (-1);
 	}
 
-	slot = method_has_body(call->method) ? TINYKVM_HANDLER_POST :
-	    TINYKVM_HANDLER_GET;
-	handler = tk_vm_handler(fork, (unsigned)slot);
 	INIT_OBJ(&run, TKVMOD_RUN_MAGIC);
 	run.ctx = ctx;
 	run.program = p;
 	run.call = call;
 	run.reply = reply;
-
+	call_prepare(&c, &run, call);
 	t0 = tkvmod_now();
 	run.deadline = t0 + p->cfg.max_request_time;
-	if (handler == 0) {
-		reply->status = 405;
-		VSLb(ctx->vsl, SLT_VCL_Log, "tinykvm: program '%s' has no %s "
-		    "handler for %s", p->name, slot == TINYKVM_HANDLER_GET ?
-		    "GET" : "POST", call->method);
-		run.responded = 1;
-	} else if (request_push(fork, call, &req, &body) < 0) {
-		failed = 1;
-		(void)fail(ctx, p, reply, 500, 0, "the request does not fit in "
-		    "the program's memory");
-	} else {
-		failed = handler_call(&run, fork, handler, req);
-	}
-	seconds = tkvmod_now() - t0;
+	r = tkp_call_run(fork, &c, (uint64_t)(p->cfg.max_request_time * 1e9),
+	    &res);
+	failed = call_verdict(&run, &c, r, &res);
 	AZ(VSB_finish(reply->headers));
 
 	reply->program = p;
 	reply->fork = fork;
 	reply->reset = p->cfg.ephemeral || failed;
-	reply->req_body = body;
+	reply->req_body = c.req_body_gva;
 	reply->req_body_len = call->body_len;
-	reply->run_seconds = seconds;
+	reply->run_seconds = tkvmod_now() - t0;
 	/* Nothing to take out of a failed fork: back (reset) at once. */
 	if (failed)
 		reply_fork_return(reply);

@@ -43,17 +43,31 @@ int tkvmod_config_parse(struct tkvmod_config *cfg, const char *name,
     const char *json, char *err, size_t errlen);
 void tkvmod_config_free(struct tkvmod_config *cfg);
 
+/* Counted without a lock: `p->stats.failures++` is one atomic add. */
 struct tkvmod_stats {
-	uint64_t	requests;
-	uint64_t	failures;
-	uint64_t	timeouts;
-	uint64_t	queue_waits;
-	uint64_t	queue_rejections;
-	double		run_seconds;
-	double		run_max;
-	double		reset_seconds;
-	uint64_t	resets;
-	uint64_t	dirty_pages;
+	_Atomic(uint64_t)	requests;
+	_Atomic(uint64_t)	failures;
+	_Atomic(uint64_t)	timeouts;
+	_Atomic(uint64_t)	queue_waits;
+	_Atomic(uint64_t)	queue_rejections;
+	_Atomic(uint64_t)	run_ns;
+	_Atomic(uint64_t)	run_max_ns;
+	_Atomic(uint64_t)	reset_ns;
+	_Atomic(uint64_t)	resets;
+	_Atomic(uint64_t)	dirty_pages;
+};
+
+/* One fork of a program's pool (pool.c), and where it is in its use. */
+enum tkvmod_slot_state {
+	TKVMOD_SLOT_CLEAN,	/* reset, free */
+	TKVMOD_SLOT_DIRTY,	/* free, to be reset by whoever takes it first */
+	TKVMOD_SLOT_BUSY,	/* a request or a reset has it */
+	TKVMOD_SLOT_DEAD,	/* its reset failed and no fork replaced it */
+};
+
+struct tkvmod_slot {
+	_Atomic(int)		state;
+	_Atomic(struct tk_vm *)	fork;
 };
 
 enum tkvmod_state { TKVMOD_UNLOADED, TKVMOD_LOADING, TKVMOD_READY, TKVMOD_FAILED };
@@ -66,16 +80,17 @@ struct tkvmod_program {
 	const struct director	*dir;		/* program() returns it */
 
 	pthread_mutex_t		mtx;
-	pthread_cond_t		cond;		/* the load finished, a fork came back */
+	pthread_cond_t		cond;		/* the load finished */
 	enum tkvmod_state	state;
 	atomic_int		ready;		/* state is READY: for good */
 	char			error[512];	/* why loading failed */
 	char			platform[256];	/* the KVM and protections it runs with */
 	struct tk_vm		*main;
-	struct tk_vm		**forks;	/* the pool */
-	unsigned		free_forks;	/* forks[0..free_forks) are free */
-	struct tk_vm		**dirty;	/* free, but to be reset first */
-	unsigned		n_dirty;
+	/* The pool (pool.c): taken and given back with atomics; the lock and
+	 * fork_cond only when a request has to wait for a fork. */
+	struct tkvmod_slot	*slots;		/* cfg.concurrency of them */
+	_Atomic(unsigned)	waiters;
+	pthread_cond_t		fork_cond;	/* a fork came back */
 	struct tkvmod_stats	stats;
 
 	struct tkvmod_programs	*programs;	/* the VCL's, for self-requests */
@@ -108,6 +123,15 @@ void tkvmod_program_free(struct tkvmod_program *p);
 struct vrt_ctx;
 /* Loads (p) if not yet loaded, waiting for a load in progress; 0 or -1. */
 int tkvmod_program_load(const struct vrt_ctx *ctx, struct tkvmod_program *p);
+/*
+ * pool.c: a program's forks.  Taking and giving back a fork takes no lock;
+ * only a request that finds every fork busy waits, under the lock.
+ */
+int tkvmod_pool_init(struct tkvmod_program *p);
+/* Puts (fork) in slot (i), clean. */
+void tkvmod_pool_add(struct tkvmod_program *p, unsigned i, struct tk_vm *fork);
+/* At discard, no request runs: destroys every fork. */
+void tkvmod_pool_free(struct tkvmod_program *p);
 /* A free fork of (p) within its max_queue_time, or NULL (*why says why). */
 struct tk_vm *tkvmod_fork_acquire(struct tkvmod_program *p, const char **why);
 /*
@@ -121,7 +145,7 @@ void tkvmod_fork_release_dirty(struct tkvmod_program *p, struct tk_vm *fork,
     double run_seconds);
 /* Resets (fork) if it is still dirty in (p)'s pool. */
 void tkvmod_fork_reset_dirty(struct tkvmod_program *p, struct tk_vm *fork);
-/* Under the program's lock: one request's run time to its counters. */
+/* One request's run time to its counters. */
 void tkvmod_run_count(struct tkvmod_program *p, double seconds);
 /* Appends (p)'s statistics as a JSON member to (vsb). */
 void tkvmod_stats_json(struct tkvmod_program *p, struct vsb *vsb);
@@ -231,7 +255,10 @@ void tkvmod_task_spill(const struct vrt_ctx *ctx, const struct tkvmod_program *p
 /* The task of this fetch, made if needed; NULL (and a VCL failure) if out of workspace. */
 struct tkvmod_task *tkvmod_task_get(const struct vrt_ctx *ctx);
 
-/* fetch.c: TINYKVM_HC_FETCH for a run (hypercalls.h). */
+/*
+ * fetch.c: TINYKVM_HC_FETCH for a run (hypercalls.h), the fetch op: the
+ * guest's struct tinykvm_abi_fetch at (gva), unchecked.
+ */
 struct tkvmod_run;
 int64_t tkvmod_fetch(struct tkvmod_run *run, struct tk_vm *vm, uint64_t gva);
 extern const void *const tkvmod_task_id;

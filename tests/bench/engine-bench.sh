@@ -13,14 +13,14 @@
 #            [--flavour FLAVOUR] [--hello-runs N] [--hash-runs N] [--passes N]
 #
 # Defaults: --runner build/tinykvm-run (else tinykvm-run on PATH),
-# --guests tests/guests/out, --flavour glibc-static, --hello-runs 30,
+# --guests tests/linux/guests/out, --flavour glibc-static, --hello-runs 30,
 # --hash-runs 11, --passes 16 (16 x 64 MiB = 1 GiB). The guests are built
-# with tests/guests/build.sh when missing or out of date.
+# with tests/linux/guests/build.sh when missing or out of date.
 set -eu
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 runner=""
-guests=$srcdir/tests/guests/out
+guests=$srcdir/tests/linux/guests/out
 flavour=glibc-static
 hello_runs=30
 hash_runs=11
@@ -62,7 +62,7 @@ if [ "$hello_runs" -lt 30 ] || [ "$hash_runs" -lt 5 ]; then
 	echo "engine-bench: note: fewer runs than the issue asks for (30 / 5)" >&2
 fi
 
-GUEST_FLAVOURS=$flavour "$srcdir/tests/guests/build.sh" "$guests"
+GUEST_FLAVOURS=$flavour "$srcdir/tests/linux/guests/build.sh" "$guests"
 hello=$guests/$flavour/hello
 hash=$guests/$flavour/hash_bench
 

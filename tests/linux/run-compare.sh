@@ -5,10 +5,10 @@
 # the CLI contract. Prints TAP on stdout (plan at the end) and always exits 0:
 # the TAP driver counts the failures.
 #
-# usage: tests/compare/run-compare.sh --runner PATH --guests OUTDIR
+# usage: tests/linux/run-compare.sh --runner PATH --guests OUTDIR
 #            [--filter REGEX] [--no-build] [--busybox PATH]
 #
-# --guests OUTDIR is where tests/guests/build.sh puts (or has put) the guests;
+# --guests OUTDIR is where tests/linux/guests/build.sh puts (or has put) the guests;
 # they are (re)built there unless --no-build. --filter runs only the tests
 # whose name matches the extended REGEX. /usr/bin/time (GNU time) is used to
 # tell a runner that crashed from one that reports a guest's crash, and to
@@ -63,8 +63,8 @@ fi
 runner=$(cd "$(dirname "$runner")" && pwd)/$(basename "$runner")
 
 if [ "$build" = 1 ]; then
-	if ! "$srcdir/tests/guests/build.sh" "$guests" >&2; then
-		echo "Bail out! tests/guests/build.sh $guests failed"
+	if ! "$srcdir/tests/linux/guests/build.sh" "$guests" >&2; then
+		echo "Bail out! tests/linux/guests/build.sh $guests failed"
 		exit 0
 	fi
 fi

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds every guest in tests/guests into OUTDIR/<flavour>/<name>, for four
+# Builds every guest in tests/linux/guests into OUTDIR/<flavour>/<name>, for four
 # flavours of static x86-64 Linux executable:
 #   glibc-static      gcc -static -O2
 #   glibc-static-pie  gcc -static-pie -fPIE -O2
@@ -9,7 +9,7 @@
 # second run is a no-op. A flavour whose compiler is missing is skipped with a
 # note. GUEST_FLAVOURS="a b" restricts the flavours; JOBS sets parallelism.
 #
-# usage: tests/guests/build.sh OUTDIR
+# usage: tests/linux/guests/build.sh OUTDIR
 set -eu
 
 if [ $# -ne 1 ]; then
