@@ -72,8 +72,7 @@ slot_take(struct tkvmod_program *p, int from)
 
 	for (i = 0; i < p->cfg.concurrency; i++) {
 		s = from;
-		if (atomic_load_explicit(&p->slots[i].state,
-		    memory_order_relaxed) == from &&
+		if (atomic_load(&p->slots[i].state) == from &&
 		    atomic_compare_exchange_strong(&p->slots[i].state, &s,
 		    TKVMOD_SLOT_BUSY))
 			return ((int)i);
@@ -142,38 +141,32 @@ slot_wait(struct tkvmod_program *p, int *reset)
 }
 
 /*
- * Resets (fork); one that cannot be reset cannot be trusted, so a new fork
- * replaces it (NULL if even that fails).  Counts the reset.
+ * Resets the fork of the slot (sl), which we hold.  One that cannot be reset
+ * cannot be trusted, so a new fork replaces it; if even that fails, the
+ * slot is dead and NULL comes back.  The slot never points at a destroyed
+ * fork: lookups by pointer (slot_of) must not find one whose address a new
+ * fork elsewhere may reuse.
  */
 static struct tk_vm *
-fork_reset(struct tkvmod_program *p, struct tk_vm *fork)
+slot_reset(struct tkvmod_program *p, struct tkvmod_slot *sl)
 {
 	struct tk_fork_config fc = { .max_request_memory = p->cfg.max_request_memory };
+	struct tk_vm *fork = atomic_load(&sl->fork);
 	char err[256];
 	double t0 = tkvmod_now();
 
 	p->stats.dirty_pages += tk_vm_dirty_pages(fork);
 	if (tk_vm_reset(fork, TK_RESET_KEEP) != 0) {
+		atomic_store(&sl->fork, NULL);
 		tk_vm_destroy(fork);
 		if (tk_vm_fork(&fork, p->main, &fc, err, sizeof err) != 0)
 			fork = NULL;
+		atomic_store(&sl->fork, fork);
 	}
 	p->stats.resets++;
 	p->stats.reset_ns += (uint64_t)((tkvmod_now() - t0) * 1e9);
-	return (fork);
-}
-
-/* Resets the fork of the slot (sl), which we hold; NULL if it is gone for good. */
-static struct tk_vm *
-slot_reset(struct tkvmod_program *p, struct tkvmod_slot *sl)
-{
-	struct tk_vm *fork = fork_reset(p, atomic_load(&sl->fork));
-
-	atomic_store(&sl->fork, fork);
-	if (fork == NULL) {
-		p->stats.failures++;
+	if (fork == NULL)
 		slot_give(p, sl, TKVMOD_SLOT_DEAD);
-	}
 	return (fork);
 }
 
@@ -197,8 +190,10 @@ tkvmod_fork_acquire(struct tkvmod_program *p, const char **why)
 	if (!reset)
 		return (atomic_load(&p->slots[i].fork));
 	fork = slot_reset(p, &p->slots[i]);
-	if (fork == NULL)
+	if (fork == NULL) {
+		p->stats.failures++;
 		*why = "a VM could not be reset and none could replace it";
+	}
 	return (fork);
 }
 
