@@ -11,7 +11,6 @@
 /* The fetch side (http_conn, VFP_Push) is in varnishd's own header. */
 #include <cache/cache_varnishd.h>
 #include <cache/cache_filter.h>
-#include <vsb.h>
 
 #include "tkvmod.h"
 
@@ -126,13 +125,14 @@ chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_program *last,
 	return (0);
 }
 
-static void
-headers_apply(struct http *hp, const struct tkvmod_reply *reply)
+/* The lines are in the task's workspace already: no copy. */
+void
+tkvmod_headers_apply(struct http *hp, const struct tkvmod_reply *reply)
 {
-	const char *line = VSB_data(reply->headers), *nl;
+	unsigned i;
 
-	for (; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
-		http_PrintfHeader(hp, "%.*s", (int)(nl - line), line);
+	for (i = 0; i < reply->n_headers; i++)
+		http_SetHeader(hp, reply->headers[i]);
 }
 
 /* The response as beresp, its body pulled from the fork by reply_vfp. */
@@ -144,7 +144,7 @@ beresp_from_reply(struct busyobj *bo, struct tkvmod_reply *reply)
 		if (reply->content_type[0] != '\0')
 			http_PrintfHeader(bo->beresp, "Content-Type: %s",
 			    reply->content_type);
-		headers_apply(bo->beresp, reply);
+		tkvmod_headers_apply(bo->beresp, reply);
 	}
 	http_PrintfHeader(bo->beresp, "Content-Length: %zu", reply->body_len);
 
@@ -329,8 +329,7 @@ tkvmod_reply_defer(VRT_CTX, struct tkvmod_reply *reply)
 		tkvmod_reply_finish(reply);
 		return;
 	}
-	if (reply->headers != NULL)
-		VSB_destroy(&reply->headers);
+	reply->n_headers = 0;
 	reply->body = NULL;
 	task->deferred[task->n_deferred].program = reply->program;
 	task->deferred[task->n_deferred++].fork = reply->fork;

@@ -5,12 +5,12 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <cache/cache.h>
-#include <vsb.h>
 
 #include "hypercalls.h"
 
@@ -47,8 +47,31 @@ static int
 response_header_add(struct tkp_call *c, const char *name, const char *value)
 {
 	struct tkvmod_run *run = run_of(c);
+	struct tkvmod_reply *reply = run->reply;
+	struct ws *ws = run->ctx->ws;
+	size_t nlen = strlen(name), vlen = strlen(value), len = nlen + vlen + 3;
+	char *line;
 
-	VSB_printf(run->reply->headers, "%s: %s\n", name, value);
+	if (run->call->no_headers)
+		return (0);
+	/* src/proto counts them: never more than the array holds. */
+	assert(reply->n_headers < TKP_MAX_RESPONSE_HEADERS);
+	/*
+	 * Straight into the task's workspace, where the http keeps it (no
+	 * copy when applied).  Out of room is the guest's -ENOMEM and a log
+	 * line, not a workspace overflow that would fail the whole task.
+	 */
+	if (WS_ReserveSize(ws, (unsigned)len) == 0) {
+		tkvmod_run_log(run, "response header %s dropped: out of workspace",
+		    name);
+		return (-ENOMEM);
+	}
+	line = WS_Reservation(ws);
+	memcpy(line, name, nlen);
+	memcpy(line + nlen, ": ", 2);
+	memcpy(line + nlen + 2, value, vlen + 1);
+	WS_Release(ws, (unsigned)len);
+	reply->headers[reply->n_headers++] = line;
 	return (0);
 }
 

@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include <cache/cache.h>
-#include <vsb.h>
 
 #include "hypercalls.h"
 
@@ -121,12 +120,9 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	CHECK_OBJ_NOTNULL(p, TKVMOD_PROGRAM_MAGIC);
 	memset(reply, 0, sizeof *reply);
-	reply->headers = VSB_new_auto();
-	AN(reply->headers);
 
 	if (tkvmod_program_load(ctx, p) != 0) {
 		p->stats.requests++;
-		AZ(VSB_finish(reply->headers));
 		return (fail(ctx, p, reply, 503, 0, p->error));
 	}
 	fork = tkvmod_fork_acquire(p, &why);
@@ -135,7 +131,6 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 		    p->name, why, p->cfg.max_queue_time);
 		reply->status = 503;
 		reply->failed = 1;
-		AZ(VSB_finish(reply->headers));
 		return (-1);
 	}
 
@@ -150,7 +145,6 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 	r = tkp_call_run(fork, &c, (uint64_t)(p->cfg.max_request_time * 1e9),
 	    &res);
 	failed = call_verdict(&run, &c, r, &res);
-	AZ(VSB_finish(reply->headers));
 
 	reply->program = p;
 	reply->fork = fork;
@@ -167,8 +161,7 @@ tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
 void
 tkvmod_reply_finish(struct tkvmod_reply *reply)
 {
-	if (reply->headers != NULL)
-		VSB_destroy(&reply->headers);
+	reply->n_headers = 0;
 	reply_fork_return(reply);
 	free(reply->spill);
 	reply->spill = NULL;

@@ -13,6 +13,7 @@
 
 #include "tinykvm.h"
 #include "tinykvm/abi.h"
+#include "../proto/http_rules.h"
 
 struct vsb;
 
@@ -175,7 +176,9 @@ struct tkvmod_reply {
 	char			content_type[256];
 	const char		*body;
 	size_t			body_len;
-	struct vsb		*headers;	/* "Name: value\n" lines the program added */
+	/* "Name: value" lines the program added, in the task's workspace. */
+	const char		*headers[TKP_MAX_RESPONSE_HEADERS];
+	unsigned		n_headers;
 	/* The fork the body is in, and what giving it back takes. */
 	struct tkvmod_program	*program;
 	struct tk_vm		*fork;
@@ -196,6 +199,7 @@ struct tkvmod_call {
 	size_t		body_len;
 	const struct http *req_http;	/* where header_get looks */
 	size_t		max_body;	/* largest response body taken; 0: any */
+	int		no_headers;	/* response headers go nowhere (to_string) */
 };
 
 struct vrt_ctx;
@@ -208,6 +212,10 @@ int tkvmod_request(const struct vrt_ctx *ctx, struct tkvmod_program *p,
     const struct tkvmod_call *call, struct tkvmod_reply *reply);
 /* Frees (reply) and gives its fork back now, reset if need be. */
 void tkvmod_reply_finish(struct tkvmod_reply *reply);
+
+/* Sets the reply's response headers on (hp), whose workspace holds them. */
+struct http;
+void tkvmod_headers_apply(struct http *hp, const struct tkvmod_reply *reply);
 /*
  * Frees (reply) and gives its fork back to be reset after the client has
  * its response: when the task ends (or by the next request that needs it).

@@ -240,10 +240,13 @@ vmod_init_self_requests(VRT_CTX, struct vmod_priv *priv, VCL_STRING sock,
 	return (1);
 }
 
-/* Runs (p) for a client-side request: synth() and to_string(). */
+/*
+ * Runs (p) for a client-side request: synth() and to_string(), which takes
+ * at most (max_body) and no headers (no_headers).
+ */
 static int
 client_run(VRT_CTX, struct tkvmod_program *p, const char *url, const char *arg,
-    size_t max_body, struct tkvmod_reply *reply)
+    size_t max_body, int no_headers, struct tkvmod_reply *reply)
 {
 	const struct http *hp = ctx->http_req ? ctx->http_req : ctx->http_bereq;
 	struct tkvmod_call call;
@@ -259,6 +262,7 @@ client_run(VRT_CTX, struct tkvmod_program *p, const char *url, const char *arg,
 	call.content_type = "";
 	call.req_http = hp;
 	call.max_body = max_body;
+	call.no_headers = no_headers;
 	tkvmod_task_spill(ctx, p);
 	return (tkvmod_request(ctx, p, &call, reply));
 }
@@ -270,7 +274,6 @@ vmod_synth(VRT_CTX, struct vmod_priv *priv, VCL_INT status, VCL_STRING name,
 	struct tkvmod_program *p;
 	struct tkvmod_reply reply;
 	struct vrt_blob *blob;
-	const char *line, *nl;
 
 	CHECK_OBJ_NOTNULL(ctx, VRT_CTX_MAGIC);
 	if (ctx->method != VCL_MET_SYNTH && ctx->method != VCL_MET_BACKEND_ERROR) {
@@ -281,7 +284,7 @@ vmod_synth(VRT_CTX, struct vmod_priv *priv, VCL_INT status, VCL_STRING name,
 	p = program_get(ctx, priv, name);
 	if (p == NULL)
 		return (0);
-	(void)client_run(ctx, p, url, arg, 0, &reply);
+	(void)client_run(ctx, p, url, arg, 0, 0, &reply);
 	if (status != 0 && !reply.failed)
 		reply.status = (int)status;
 	if (reply.status < 100 || reply.status > 999)
@@ -295,9 +298,8 @@ vmod_synth(VRT_CTX, struct vmod_priv *priv, VCL_INT status, VCL_STRING name,
 			http_Unset(resp, H_Content_Type);
 			http_PrintfHeader(resp, "Content-Type: %s", reply.content_type);
 		}
-		for (line = VSB_data(reply.headers);
-		    !reply.failed && (nl = strchr(line, '\n')) != NULL; line = nl + 1)
-			http_PrintfHeader(resp, "%.*s", (int)(nl - line), line);
+		if (!reply.failed)
+			tkvmod_headers_apply(resp, &reply);
 	}
 	blob = WS_Alloc(ctx->ws, sizeof *blob);
 	if (blob != NULL && reply.body_len > 0) {
@@ -339,7 +341,7 @@ vmod_to_string(VRT_CTX, struct vmod_priv *priv, VCL_STRING name, VCL_STRING url,
 		    "response", p->name);
 		return (on_error);
 	}
-	if (client_run(ctx, p, url, arg, room - 1, &reply) != 0) {
+	if (client_run(ctx, p, url, arg, room - 1, 1, &reply) != 0) {
 		tkvmod_reply_finish(&reply);
 		return (on_error);
 	}

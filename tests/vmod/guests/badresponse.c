@@ -92,6 +92,27 @@ too_many_headers(void)
 	tinykvm_respond(200, "text/plain", out, (size_t)n);
 }
 
+/*
+ * Response headers of 2000 bytes until one is refused (the VMOD's
+ * workspace runs out before the 64 KiB limit if the VCL's is small): the
+ * count of those added, and the last rc.
+ */
+static void __attribute__((noreturn))
+big_headers(void)
+{
+	static char value[2000];
+	char out[64];
+	long rc = 0, added = 0;
+	int n;
+
+	memset(value, 'v', sizeof value);
+	while (added < 64 && (rc = header_add("X-Big", 5, value,
+	    sizeof value)) == 0)
+		added++;
+	n = snprintf(out, sizeof out, "rc=%ld added=%ld", rc, added);
+	tinykvm_respond(200, "text/plain", out, (size_t)n);
+}
+
 /* The response header cases: a bad name or value, or a refused name. */
 static int
 header_case(const char *a)
@@ -125,6 +146,8 @@ header_case(const char *a)
 		reply_rc(header_add("Transfer-Encoding", 17, "chunked", 7));
 	if (strcmp(a, "too-many") == 0)
 		too_many_headers();
+	if (strcmp(a, "big-headers") == 0)
+		big_headers();
 	if (strcmp(a, "header-ok") == 0)
 		reply_rc(header_add("X-Fine", 6, "yes", 3));
 	return (0);
