@@ -1,9 +1,18 @@
 /*
  * Execution timeouts without arming anything per call: one watchdog thread
- * per process scans the registered vCPUs every tick and kicks any whose
- * deadline has passed (kvm_run->immediate_exit, then a signal to pull the
- * thread out of KVM_RUN).  Arming a call is two stores.  A tick is 5 ms, so a
- * timeout fires at most one tick late: fine for limits given in seconds.
+ * per process looks at the registered vCPUs and kicks any whose deadline
+ * has passed (kvm_run->immediate_exit, then a signal to pull the thread out
+ * of KVM_RUN).  Arming a call is two stores and a load.
+ *
+ * While a call is armed, or was lately, the watchdog ticks every 5 ms (or
+ * less, to the nearest deadline): a timeout fires at most one tick late,
+ * fine for limits given in seconds.  After PARK_NS with nothing armed it
+ * parks on a condition variable, so an idle varnishd pays nothing for it;
+ * the first call armed after that wakes it (one futex call, once per idle
+ * spell, never on a busy server).  Parking is a Dekker pair with arming:
+ * the watchdog announces `parked`, then looks at the deadlines once more;
+ * an armer stores its deadline, then looks at `parked`.  All sequentially
+ * consistent, so one of the two sees the other and no call goes unwatched.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -15,6 +24,7 @@
 #include "tk_internal.h"
 
 #define TICK_NS		5000000L
+#define PARK_NS		50000000ULL	/* idle this long: park */
 
 struct tk_watch {
 	struct kvm_run		*run;
@@ -27,6 +37,7 @@ static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
 static struct tk_watch *watch_list;
 static int watch_started;
+static atomic_int watch_parked;
 
 uint64_t
 tk_now_ns(void)
@@ -51,12 +62,51 @@ kick_handler(int sig)
 	(void)sig;
 }
 
+/*
+ * Kicks the overdue vCPUs; the nearest deadline still ahead (UINT64_MAX:
+ * none) into *nearest.  Returns whether any call is armed.  Under watch_lock.
+ */
+static int
+watch_scan(uint64_t now, uint64_t *nearest)
+{
+	struct tk_watch *w;
+	uint64_t d;
+	int armed = 0;
+
+	*nearest = UINT64_MAX;
+	for (w = watch_list; w != NULL; w = w->next) {
+		d = atomic_load(&w->deadline);
+		if (d == 0)
+			continue;
+		armed = 1;
+		if (now < d) {
+			*nearest = d < *nearest ? d : *nearest;
+			continue;
+		}
+		w->run->immediate_exit = 1;
+		(void)pthread_kill(atomic_load(&w->thread), kick_signal());
+	}
+	return (armed);
+}
+
+/* Nothing armed for PARK_NS: sleeps until a call is armed.  Under watch_lock. */
+static void
+watch_park(void)
+{
+	uint64_t nearest;
+
+	atomic_store(&watch_parked, 1);
+	/* After the announcement: a call armed before it is seen here. */
+	if (!watch_scan(tk_now_ns(), &nearest))
+		(void)pthread_cond_wait(&watch_cond, &watch_lock);
+	atomic_store(&watch_parked, 0);
+}
+
 static void *
 watch_main(void *arg)
 {
-	struct timespec tick = { 0, TICK_NS };
-	struct tk_watch *w;
-	uint64_t now, d;
+	struct timespec ts;
+	uint64_t now, nearest, idle_since = 0, nap;
 
 	(void)arg;
 	for (;;) {
@@ -64,15 +114,22 @@ watch_main(void *arg)
 		while (watch_list == NULL)
 			(void)pthread_cond_wait(&watch_cond, &watch_lock);
 		now = tk_now_ns();
-		for (w = watch_list; w != NULL; w = w->next) {
-			d = atomic_load_explicit(&w->deadline, memory_order_acquire);
-			if (d == 0 || now < d)
-				continue;
-			w->run->immediate_exit = 1;
-			(void)pthread_kill(atomic_load(&w->thread), kick_signal());
+		if (watch_scan(now, &nearest))
+			idle_since = 0;
+		else if (idle_since == 0)
+			idle_since = now;
+		if (idle_since != 0 && now - idle_since >= PARK_NS) {
+			watch_park();
+			idle_since = 0;
+			(void)pthread_mutex_unlock(&watch_lock);
+			continue;
 		}
 		(void)pthread_mutex_unlock(&watch_lock);
-		(void)nanosleep(&tick, NULL);
+		nap = nearest - now < (uint64_t)TICK_NS ? nearest - now :
+		    (uint64_t)TICK_NS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)nap;
+		(void)nanosleep(&ts, NULL);
 	}
 	return (NULL);
 }
@@ -157,5 +214,11 @@ tk_watch_arm(struct tk_watch *w, uint64_t deadline_ns)
 	if (deadline_ns != 0)
 		atomic_store_explicit(&w->thread, pthread_self(),
 		    memory_order_relaxed);
-	atomic_store_explicit(&w->deadline, deadline_ns, memory_order_release);
+	atomic_store(&w->deadline, deadline_ns);
+	/* A parked watchdog is woken, once per idle spell (see the top). */
+	if (deadline_ns != 0 && atomic_load(&watch_parked)) {
+		(void)pthread_mutex_lock(&watch_lock);
+		(void)pthread_cond_signal(&watch_cond);
+		(void)pthread_mutex_unlock(&watch_lock);
+	}
 }

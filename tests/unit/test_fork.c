@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <linux/kvm.h>
 #include <cmocka.h>
@@ -240,6 +241,33 @@ test_reset_after_fault_and_timeout(void **state)
 	assert_true(tk_now_ns() - t0 < SECOND);
 	assert_int_equal(tk_vm_reset(fork, TK_RESET_RELEASE), 0);
 	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+/*
+ * The watchdog parks after 50 ms with nothing armed (timer.c): the first
+ * call after an idle spell must wake it, and still time out.  Twice, to
+ * catch a park that happens again right after the first kick.
+ */
+static void
+test_timeout_after_idle(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 0);
+	struct tk_result res;
+	struct timespec idle = { 0, 300000000L };
+	uint64_t t0;
+
+	(void)state;
+	for (int i = 0; i < 2; i++) {
+		(void)nanosleep(&idle, NULL);
+		t0 = tk_now_ns();
+		assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork,
+		    H_SPIN), 0, NULL, SECOND / 5, &res), 0);
+		assert_int_equal(res.stop, TK_STOP_TIMEOUT);
+		assert_true(tk_now_ns() - t0 < SECOND);
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	}
 	tk_vm_destroy(fork);
 	tk_vm_destroy(main);
 }
@@ -533,6 +561,7 @@ main(void)
 		cmocka_unit_test(test_main_unchanged_after_1000_requests),
 		cmocka_unit_test(test_four_threads_four_forks),
 		cmocka_unit_test(test_reset_after_fault_and_timeout),
+		cmocka_unit_test(test_timeout_after_idle),
 		cmocka_unit_test(test_reset_after_triple_fault),
 		cmocka_unit_test(test_page_tables_restored),
 		cmocka_unit_test(test_request_memory_limit),
