@@ -2,7 +2,11 @@
  * The cost of calls, forks and resets against this machine's physical limits,
  * in one run: prints "name value" lines, medians over many iterations.
  *
- *   vm_exit_roundtrip_us   one empty hypercall in a guest loop
+ *   vm_exit_roundtrip_us   one empty hypercall in a guest loop, through
+ *                          the doorbell (an MMIO store KVM must decode)
+ *   vm_exit_roundtrip_syscall_us  the same through SYSCALL (on standard KVM
+ *                          our ring-0 entry's OUT, a port exit KVM need
+ *                          not decode; on PVM the gate and the doorbell)
  *   vmcall_us              call an empty guest function and return
  *   vmcall_timeout_us      the same with a timeout armed
  *   fork_us                fork a main VM holding 64 MiB, then destroy the fork
@@ -27,7 +31,7 @@
 #include "tinykvm.h"
 
 /* fork_guest.c's handlers. */
-enum { H_EMPTY = 0, H_DIRTY = 3, H_NOPS = 7 };
+enum { H_EMPTY = 0, H_DIRTY = 3, H_NOPS = 7, H_NOPS_SYSCALL = 21 };
 
 static const char *guest;
 static unsigned iterations = 1000;
@@ -114,6 +118,12 @@ calls(struct tk_vm *fork, double *t)
 		t[i] = (now_us() - t0) / loop;
 	}
 	printf("vm_exit_roundtrip_us %.2f\n", median(t, iterations));
+	for (i = 0; i < iterations; i++) {
+		double t0 = now_us();
+		call(fork, H_NOPS_SYSCALL, loop, 0);
+		t[i] = (now_us() - t0) / loop;
+	}
+	printf("vm_exit_roundtrip_syscall_us %.2f\n", median(t, iterations));
 	for (i = 0; i < iterations; i++) {
 		double t0 = now_us();
 		call(fork, H_EMPTY, 0, 0);

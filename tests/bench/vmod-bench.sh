@@ -1,15 +1,18 @@
 #!/bin/bash
-# The VMOD under load (issue 4): starts a varnishd on loopback and measures,
-# with the same wrk settings in one invocation:
-#   plain    VCL return (synth(200)), the reference
-#   synth    tinykvm.synth() with the hello program (ephemeral: reset per request)
-#   program  tinykvm.program() as the backend, with return (pass)
+# The VMOD under load (issue 4): starts a varnishd on loopback
+# (bench-varnish.sh) and measures /plain, /synth and /program with the same
+# wrk settings in one invocation.
 # Prints req/s, p50 and p99 per case, and synth's req/s as % of plain.
 # With --count N it then counts, per request over N sequential requests on
 # one connection, the system calls of the varnishd worker (strace -f): all
 # of them, KVM_RUN, and the other ioctls (machine-independent figures).
+# With --paced N it sends N single requests, one at a time with a pause
+# between them (an idle server, unlike wrk's closed loop, where the next
+# request waits behind the last one's reset), and prints the p50 of curl's
+# time to the whole response, for hello and for a request that writes 256
+# pages: the reset a client still pays shows there.
 #
-# usage: tests/bench/vmod-bench.sh [--build DIR] [--duration S] [--connections N] [--count N]
+# usage: tests/bench/vmod-bench.sh [--build DIR] [--duration S] [--connections N] [--count N] [--paced N]
 set -eu
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +20,7 @@ build=$srcdir/build
 duration=10
 connections=16
 count=0
+paced=0
 port=${VMOD_BENCH_PORT:-18080}
 
 while [ $# -gt 0 ]; do
@@ -25,6 +29,7 @@ while [ $# -gt 0 ]; do
 	--duration) duration=${2:?}; shift 2 ;;
 	--connections) connections=${2:?}; shift 2 ;;
 	--count) count=${2:?}; shift 2 ;;
+	--paced) paced=${2:?}; shift 2 ;;
 	*) sed -n '/^# usage:/,/^$/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
@@ -32,56 +37,10 @@ command -v wrk >/dev/null || { echo "vmod-bench: wrk is required" >&2; exit 2; }
 [ "$count" -eq 0 ] || command -v strace >/dev/null ||
     { echo "vmod-bench: --count needs strace" >&2; exit 2; }
 
+. "$srcdir/tests/bench/bench-varnish.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/vmod-bench.XXXXXX")
-trap 'kill "$(cat "$work/pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
-
-make -C "$build" -s >&2
-${CC:-cc} -static -O2 -Wall -Wextra -Werror -I"$srcdir/guest-sdk/include" \
-    -o "$work/bench_hello" "$srcdir/tests/bench/guests/bench_hello.c" \
-    "$srcdir/guest-sdk/lib/guest.c"
-
-# Which KVM the figures come from: exits cost ~60x more on PVM.
-"$build/tinykvm-run" --verbose "$build/examples/hello/hello" 2>&1 >/dev/null |
-    sed -n 's/^tinykvm-run: platform: /platform /p'
-
-cat >"$work/bench.vcl" <<VCL
-vcl 4.1;
-import tinykvm from "$build/.libs/libvmod_tinykvm.so";
-backend default none;
-
-sub vcl_init {
-	tinykvm.configure("hello", {" { "filename": "$work/bench_hello", "concurrency": 4 } "});
-	tinykvm.start("hello");
-}
-sub vcl_recv {
-	if (req.url ~ "^/program") {
-		return (pass);
-	}
-	return (synth(200));
-}
-sub vcl_backend_fetch {
-	set bereq.backend = tinykvm.program("hello", bereq.url);
-}
-sub vcl_synth {
-	if (req.url ~ "^/synth") {
-		tinykvm.synth(0, "hello", req.url);
-	}
-	return (deliver);
-}
-VCL
-
-varnishd -j none -a "127.0.0.1:$port" -f "$work/bench.vcl" -n "$work/n" \
-    -P "$work/pid" -p thread_pools=1 >&2
-for _ in $(seq 50); do
-	curl -sf "http://127.0.0.1:$port/plain" >/dev/null && break
-	sleep 0.2
-done
-for path in synth program; do
-	body=$(curl -sf "http://127.0.0.1:$port/$path") || {
-		echo "vmod-bench: /$path fails" >&2; exit 1; }
-	[ "$body" = "Hello, World!" ] || {
-		echo "vmod-bench: /$path gives '$body'" >&2; exit 1; }
-done
+trap 'bench_varnish_stop; rm -rf "$work"' EXIT
+bench_varnish_start
 
 # wrk's --latency table gives p50 and p99; its summary, req/s.
 run() {
@@ -120,8 +79,7 @@ awk '{ v[$1] = $2 } END {
 # connection (curl's URL globbing), per request.  "resumed" lines are the
 # second half of a call already counted.
 counts() {
-	local name=$1 child trace=$work/strace.$1 spid
-	child=$(pgrep -P "$(cat "$work/pid")" | head -n 1)
+	local name=$1 trace=$work/strace.$1 spid
 	strace -f -qq -o "$trace" -p "$child" &
 	spid=$!
 	sleep 1
@@ -133,12 +91,21 @@ counts() {
 	awk -v n="$name" -v N="$count" '
 		/resumed>/ { next }
 		{ all++ }
+		# "PID name(...": by name, to see which ones a change adds.
+		match($0, /^[0-9]+ +[a-z0-9_]+\(/) {
+			call = substr($0, RSTART, RLENGTH - 1)
+			sub(/^[0-9]+ +/, "", call)
+			byname[call]++
+		}
 		/ioctl\([0-9]+, KVM_RUN/ { run++; next }
 		/ioctl\(/ { ioc++ }
 		END {
 			printf "%s_syscalls_per_req %.2f\n", n, all / N
 			printf "%s_kvm_run_per_req %.2f\n", n, run / N
 			printf "%s_other_ioctls_per_req %.2f\n", n, ioc / N
+			for (c in byname)
+				if (byname[c] / N >= 0.05)
+					printf "%s_%s_per_req %.2f\n", n, c, byname[c] / N
 		}' "$trace"
 }
 
@@ -152,4 +119,22 @@ if [ "$count" -gt 0 ]; then
 		printf "synth_syscalls_over_plain %.2f\n", v["synth_syscalls_per_req"] - v["plain_syscalls_per_req"]
 		printf "program_syscalls_over_plain %.2f\n", v["program_syscalls_per_req"] - v["plain_syscalls_per_req"]
 	}' "$work/counts"
+fi
+
+# paced NAME PATH: the p50 of $paced single requests to PATH, 0.1 s apart.
+paced() {
+	local name=$1 path=$2 i
+	for i in $(seq "$paced"); do
+		curl -sf -o /dev/null -w '%{time_total}\n' "http://127.0.0.1:$port$path" ||
+		    { echo "vmod-bench: $path fails" >&2; exit 1; }
+		sleep 0.1
+	done | sort -n | awk -v n="$name" '{ t[NR] = $1 } END {
+		printf "%s_paced_p50_us %.0f\n", n, t[int((NR + 1) / 2)] * 1e6 }'
+}
+
+if [ "$paced" -gt 0 ]; then
+	paced plain /plain
+	paced synth /synth
+	paced synth_dirty256 "/synth?dirty=256"
+	paced program_dirty256 "/program?dirty=256"
 fi

@@ -68,6 +68,19 @@ h_nops(long n)
 	return n;
 }
 
+/* The same through SYSCALL: our ring-0 entry's port exit, or PVM's gate. */
+static long
+h_nops_syscall(long n)
+{
+	for (long i = 0; i < n; i++) {
+		register long rax __asm__("rax") = TINYKVM_HC_NOP;
+
+		__asm__ volatile("syscall" : "+r"(rax) : : "rcx", "r11",
+		    "memory");
+	}
+	return n;
+}
+
 /* Allocates and fills (bytes): past the request-memory limit, the host stops us. */
 static long
 h_allocate(long bytes)
@@ -195,6 +208,7 @@ static long (*const handlers[])() = {
 	(long (*)())h_remap, (long (*)())h_peek,
 	(long (*)())h_fs_break, (long (*)())h_tls, (long (*)())h_syscall_stop,
 	(long (*)())h_forge_syscall, (long (*)())h_free_data, (long (*)())h_pages,
+	(long (*)())h_nops_syscall,
 };
 
 int
