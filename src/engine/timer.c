@@ -1,18 +1,20 @@
 /*
  * Execution timeouts without arming anything per call: one watchdog thread
- * per process looks at the registered vCPUs and kicks any whose deadline
- * has passed (kvm_run->immediate_exit, then a signal to pull the thread out
- * of KVM_RUN).  Arming a call is two stores and a load.
+ * per process kicks any registered vCPU whose deadline has passed
+ * (kvm_run->immediate_exit, then a signal to pull the thread out of
+ * KVM_RUN).  It sleeps until the nearest deadline, and with nothing armed
+ * until a call is armed, so an idle varnishd pays nothing for it.
  *
- * While a call is armed, or was lately, the watchdog ticks every 5 ms (or
- * less, to the nearest deadline): a timeout fires at most one tick late,
- * fine for limits given in seconds.  After PARK_NS with nothing armed it
- * parks on a condition variable, so an idle varnishd pays nothing for it;
- * the first call armed after that wakes it (one futex call, once per idle
- * spell, never on a busy server).  Parking is a Dekker pair with arming:
- * the watchdog announces `parked`, then looks at the deadlines once more;
- * an armer stores its deadline, then looks at `parked`.  All sequentially
- * consistent, so one of the two sees the other and no call goes unwatched.
+ * Arming a call is two stores and a load: it wakes the watchdog (one futex
+ * call) only when its deadline comes before the watchdog's planned wake-up,
+ * `watch_wake_at`.  With one timeout per program that is the first call
+ * after an idle spell; later calls end after the deadline the watchdog
+ * already waits for.  The watchdog publishes its wake-up, then looks at the
+ * deadlines once more; an armer stores its deadline, then looks at the
+ * wake-up.  Both sequentially consistent (a Dekker pair), so one of the two
+ * sees the other and no deadline is slept through.  A kicked vCPU that is
+ * still armed is kicked again every TICK_NS, in case the signal came
+ * between its check of immediate_exit and KVM_RUN.
  */
 #include <errno.h>
 #include <linux/kvm.h>
@@ -23,8 +25,7 @@
 
 #include "tk_internal.h"
 
-#define TICK_NS		5000000L
-#define PARK_NS		50000000ULL	/* idle this long: park */
+#define TICK_NS		5000000ULL
 
 struct tk_watch {
 	struct kvm_run		*run;
@@ -37,7 +38,8 @@ static pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t watch_cond = PTHREAD_COND_INITIALIZER;
 static struct tk_watch *watch_list;
 static int watch_started;
-static atomic_int watch_parked;
+/* When the watchdog will look next (CLOCK_MONOTONIC ns); UINT64_MAX: never. */
+static _Atomic(uint64_t) watch_wake_at;
 
 uint64_t
 tk_now_ns(void)
@@ -63,75 +65,89 @@ kick_handler(int sig)
 }
 
 /*
- * Kicks the overdue vCPUs; the nearest deadline still ahead (UINT64_MAX:
- * none) into *nearest.  Returns whether any call is armed.  Under watch_lock.
+ * Kicks the overdue vCPUs when (kick); returns when to look next: the
+ * nearest deadline ahead, a tick from now while an overdue vCPU is still
+ * armed, UINT64_MAX with nothing armed.  Under watch_lock.
  */
-static int
-watch_scan(uint64_t now, uint64_t *nearest)
+static uint64_t
+watch_scan(uint64_t now, int kick)
 {
 	struct tk_watch *w;
-	uint64_t d;
-	int armed = 0;
+	uint64_t d, next = UINT64_MAX;
 
-	*nearest = UINT64_MAX;
 	for (w = watch_list; w != NULL; w = w->next) {
 		d = atomic_load(&w->deadline);
 		if (d == 0)
 			continue;
-		armed = 1;
 		if (now < d) {
-			*nearest = d < *nearest ? d : *nearest;
+			next = d < next ? d : next;
 			continue;
 		}
-		w->run->immediate_exit = 1;
-		(void)pthread_kill(atomic_load(&w->thread), kick_signal());
+		if (kick) {
+			w->run->immediate_exit = 1;
+			(void)pthread_kill(atomic_load(&w->thread), kick_signal());
+		}
+		next = now + TICK_NS < next ? now + TICK_NS : next;
 	}
-	return (armed);
+	return (next);
 }
 
-/* Nothing armed for PARK_NS: sleeps until a call is armed.  Under watch_lock. */
+/* Sleeps until (when), or until an armer signals.  Under watch_lock. */
 static void
-watch_park(void)
+watch_sleep(uint64_t when)
 {
-	uint64_t nearest;
+	struct timespec ts;
 
-	atomic_store(&watch_parked, 1);
-	/* After the announcement: a call armed before it is seen here. */
-	if (!watch_scan(tk_now_ns(), &nearest))
+	if (when == UINT64_MAX) {
 		(void)pthread_cond_wait(&watch_cond, &watch_lock);
-	atomic_store(&watch_parked, 0);
+		return;
+	}
+	ts.tv_sec = (time_t)(when / 1000000000ULL);
+	ts.tv_nsec = (long)(when % 1000000000ULL);
+	(void)pthread_cond_timedwait(&watch_cond, &watch_lock, &ts);
 }
 
 static void *
 watch_main(void *arg)
 {
-	struct timespec ts;
-	uint64_t now, nearest, idle_since = 0, nap;
+	uint64_t next, again;
 
 	(void)arg;
+	(void)pthread_mutex_lock(&watch_lock);
 	for (;;) {
-		(void)pthread_mutex_lock(&watch_lock);
 		while (watch_list == NULL)
 			(void)pthread_cond_wait(&watch_cond, &watch_lock);
-		now = tk_now_ns();
-		if (watch_scan(now, &nearest))
-			idle_since = 0;
-		else if (idle_since == 0)
-			idle_since = now;
-		if (idle_since != 0 && now - idle_since >= PARK_NS) {
-			watch_park();
-			idle_since = 0;
-			(void)pthread_mutex_unlock(&watch_lock);
-			continue;
+		next = watch_scan(tk_now_ns(), 1);
+		/*
+		 * Publish, then look again (kicking nobody twice): a call armed
+		 * meanwhile is seen.
+		 */
+		for (;;) {
+			atomic_store(&watch_wake_at, next);
+			again = watch_scan(tk_now_ns(), 0);
+			if (again >= next)
+				break;
+			next = again;
 		}
-		(void)pthread_mutex_unlock(&watch_lock);
-		nap = nearest - now < (uint64_t)TICK_NS ? nearest - now :
-		    (uint64_t)TICK_NS;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)nap;
-		(void)nanosleep(&ts, NULL);
+		watch_sleep(next);
 	}
 	return (NULL);
+}
+
+/*
+ * Deadlines are CLOCK_MONOTONIC, so are the watchdog's timed waits.  Before
+ * the watchdog starts, under watch_lock: nobody waits on the condition yet.
+ */
+static void
+watch_cond_monotonic(void)
+{
+	pthread_condattr_t ca;
+
+	(void)pthread_condattr_init(&ca);
+	(void)pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	(void)pthread_cond_destroy(&watch_cond);
+	(void)pthread_cond_init(&watch_cond, &ca);
+	(void)pthread_condattr_destroy(&ca);
 }
 
 static int
@@ -145,6 +161,8 @@ watch_start(void)
 
 	if (watch_started)
 		return (0);
+	watch_cond_monotonic();
+	atomic_store(&watch_wake_at, UINT64_MAX);
 	(void)sigemptyset(&sa.sa_mask);
 	if (sigaction(kick_signal(), &sa, NULL) < 0)
 		return (-errno);
@@ -215,8 +233,8 @@ tk_watch_arm(struct tk_watch *w, uint64_t deadline_ns)
 		atomic_store_explicit(&w->thread, pthread_self(),
 		    memory_order_relaxed);
 	atomic_store(&w->deadline, deadline_ns);
-	/* A parked watchdog is woken, once per idle spell (see the top). */
-	if (deadline_ns != 0 && atomic_load(&watch_parked)) {
+	/* Before the watchdog's next look: wake it (see the top). */
+	if (deadline_ns != 0 && deadline_ns < atomic_load(&watch_wake_at)) {
 		(void)pthread_mutex_lock(&watch_lock);
 		(void)pthread_cond_signal(&watch_cond);
 		(void)pthread_mutex_unlock(&watch_lock);

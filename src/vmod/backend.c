@@ -93,6 +93,8 @@ chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_program *last,
 	const struct tkvmod_program *next;
 	unsigned i;
 
+	/* A link's response headers go nowhere: its body is all that goes on. */
+	call->no_headers = 1;
 	for (i = 0; task != NULL && i < task->n_chain; i++) {
 		call->arg = task->chain[i].arg;
 		if (tkvmod_request(ctx, task->chain[i].program, call, reply) != 0)
@@ -122,6 +124,7 @@ chain_run(VRT_CTX, const struct tkvmod_task *task, struct tkvmod_program *last,
 		tkvmod_reply_finish(reply);
 	}
 	call->arg = task ? task->arg : "";
+	call->no_headers = 0;
 	return (0);
 }
 

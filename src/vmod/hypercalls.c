@@ -50,6 +50,7 @@ response_header_add(struct tkp_call *c, const char *name, const char *value)
 	struct tkvmod_reply *reply = run->reply;
 	struct ws *ws = run->ctx->ws;
 	size_t nlen = strlen(name), vlen = strlen(value), len = nlen + vlen + 3;
+	unsigned room;
 	char *line;
 
 	if (run->call->no_headers)
@@ -58,10 +59,15 @@ response_header_add(struct tkp_call *c, const char *name, const char *value)
 	assert(reply->n_headers < TKP_MAX_RESPONSE_HEADERS);
 	/*
 	 * Straight into the task's workspace, where the http keeps it (no
-	 * copy when applied).  Out of room is the guest's -ENOMEM and a log
-	 * line, not a workspace overflow that would fail the whole task.
+	 * copy when applied), leaving what Varnish needs to finish the task
+	 * (Content-Type, Content-Length, delivery).  Out of room is the
+	 * guest's -ENOMEM and a log line, not a workspace overflow that would
+	 * fail the whole task: WS_ReserveAll, because a WS_ReserveSize that
+	 * fails marks the workspace overflowed.
 	 */
-	if (WS_ReserveSize(ws, (unsigned)len) == 0) {
+	room = WS_ReserveAll(ws);
+	if (room < len + TKVMOD_WS_HEADROOM) {
+		WS_Release(ws, 0);
 		tkvmod_run_log(run, "response header %s dropped: out of workspace",
 		    name);
 		return (-ENOMEM);

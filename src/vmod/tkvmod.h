@@ -170,13 +170,18 @@ double tkvmod_now(void);
  * fork's memory, not a copy: the fork stays the request's until
  * tkvmod_reply_finish or tkvmod_reply_defer gives it back.
  */
+#define TKVMOD_WS_HEADROOM	4096
+
 struct tkvmod_reply {
 	int			status;		/* the program's, or ours on failure */
 	int			failed;		/* the program did not respond */
 	char			content_type[256];
 	const char		*body;
 	size_t			body_len;
-	/* "Name: value" lines the program added, in the task's workspace. */
+	/*
+	 * "Name: value" lines the program added, in the task's workspace; one
+	 * that would leave less than TKVMOD_WS_HEADROOM of it free is refused.
+	 */
 	const char		*headers[TKP_MAX_RESPONSE_HEADERS];
 	unsigned		n_headers;
 	/* The fork the body is in, and what giving it back takes. */

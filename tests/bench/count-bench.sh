@@ -15,7 +15,7 @@
 # Prints `name value` lines.  Root, and a kernel with tracefs.
 #
 # usage: tests/bench/count-bench.sh [--build DIR] [--count N] [--idle S]
-set -eu
+set -euo pipefail
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 build=$srcdir/build
@@ -42,6 +42,9 @@ done
 
 . "$srcdir/tests/bench/bench-varnish.sh"
 work=$(mktemp -d "${TMPDIR:-/tmp}/count-bench.XXXXXX")
+# What we change in tracefs, put back on exit.
+saved_kb=$(sed 's/.*expanded: \([0-9]*\).*/\1/' "$tr/buffer_size_kb")
+saved_fork=$(grep -c '^event-fork' "$tr/trace_options" || true)
 trace_off() {
 	echo 0 >"$tr/tracing_on"
 	for ev in kvm/kvm_exit kvm/kvm_userspace_exit raw_syscalls/sys_enter; do
@@ -49,7 +52,10 @@ trace_off() {
 	done
 	echo >"$tr/set_event_pid"
 }
-trap 'trace_off 2>/dev/null; bench_varnish_stop; rm -rf "$work"' EXIT
+trap 'trace_off 2>/dev/null || true
+echo "$saved_kb" >"$tr/buffer_size_kb" 2>/dev/null || true
+echo "$saved_fork" >"$tr/options/event-fork" 2>/dev/null || true
+bench_varnish_stop; rm -rf "$work"' EXIT
 bench_varnish_start
 
 # trace_start: every event above, for the worker's threads (and the ones it
@@ -57,7 +63,7 @@ bench_varnish_start
 trace_start() {
 	local t
 	trace_off
-	echo 65536 >"$tr/buffer_size_kb"
+	echo 65536 >"$tr/buffer_size_kb"	# per CPU
 	echo 1 >"$tr/options/event-fork"
 	for t in /proc/"$child"/task/*; do
 		echo "${t##*/}" >>"$tr/set_event_pid"
@@ -73,7 +79,8 @@ trace_start() {
 trace_stop() {
 	local name=$1 n=$2
 	echo 0 >"$tr/tracing_on"
-	if cat "$tr"/per_cpu/cpu*/stats | grep '^overrun:' | grep -qv '^overrun: 0$'; then
+	if cat "$tr"/per_cpu/cpu*/stats |
+	    awk '/^overrun:/ && $2 != 0 { lost = 1 } END { exit !lost }'; then
 		echo "count-bench: the trace buffer overran; fewer requests" >&2
 		exit 1
 	fi

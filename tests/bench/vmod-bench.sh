@@ -13,7 +13,7 @@
 # pages: the reset a client still pays shows there.
 #
 # usage: tests/bench/vmod-bench.sh [--build DIR] [--duration S] [--connections N] [--count N] [--paced N]
-set -eu
+set -euo pipefail
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 build=$srcdir/build

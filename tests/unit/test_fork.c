@@ -246,9 +246,9 @@ test_reset_after_fault_and_timeout(void **state)
 }
 
 /*
- * The watchdog parks after 50 ms with nothing armed (timer.c): the first
+ * With nothing armed the watchdog waits for a call (timer.c): the first
  * call after an idle spell must wake it, and still time out.  Twice, to
- * catch a park that happens again right after the first kick.
+ * catch a watchdog gone back to waiting right after the first kick.
  */
 static void
 test_timeout_after_idle(void **state)
@@ -269,6 +269,45 @@ test_timeout_after_idle(void **state)
 		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
 	}
 	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+static void *
+spin_4s(void *arg)
+{
+	struct tk_vm *fork = arg;
+	static struct tk_result res;
+
+	(void)tk_vm_call(fork, NULL, tk_vm_handler(fork, H_SPIN), 0, NULL,
+	    4 * SECOND, &res);
+	return (&res);
+}
+
+/*
+ * The watchdog sleeps until the nearest deadline (timer.c): a call armed
+ * with an earlier one while it waits for a later one must wake it.
+ */
+static void
+test_timeout_earlier_than_armed(void **state)
+{
+	struct tk_vm *main = main_vm(""), *a = fork_of(main, 0), *b = fork_of(main, 0);
+	struct timespec head_start = { 0, 100000000L };
+	struct tk_result res, *ares;
+	pthread_t t;
+	uint64_t t0;
+
+	(void)state;
+	assert_int_equal(pthread_create(&t, NULL, spin_4s, a), 0);
+	(void)nanosleep(&head_start, NULL);
+	t0 = tk_now_ns();
+	assert_int_equal(tk_vm_call(b, NULL, tk_vm_handler(b, H_SPIN), 0, NULL,
+	    SECOND / 5, &res), 0);
+	assert_int_equal(res.stop, TK_STOP_TIMEOUT);
+	assert_true(tk_now_ns() - t0 < 2 * SECOND);
+	assert_int_equal(pthread_join(t, (void **)&ares), 0);
+	assert_int_equal(ares->stop, TK_STOP_TIMEOUT);
+	tk_vm_destroy(a);
+	tk_vm_destroy(b);
 	tk_vm_destroy(main);
 }
 
@@ -562,6 +601,7 @@ main(void)
 		cmocka_unit_test(test_four_threads_four_forks),
 		cmocka_unit_test(test_reset_after_fault_and_timeout),
 		cmocka_unit_test(test_timeout_after_idle),
+		cmocka_unit_test(test_timeout_earlier_than_armed),
 		cmocka_unit_test(test_reset_after_triple_fault),
 		cmocka_unit_test(test_page_tables_restored),
 		cmocka_unit_test(test_request_memory_limit),

@@ -69,8 +69,9 @@ long tinykvm_header_get(const char *name, char *buf, size_t size);
  * name that is not a token, a value with control characters, more than 100
  * headers or 64 KiB, or a header the server sets (Content-Length,
  * Transfer-Encoding, Connection, Keep-Alive, TE, Trailer, Upgrade, Proxy-*).
- * Under Varnish the headers live in the task's workspace: when it is full,
- * the header is refused too (and a VCL_Log line says so).
+ * Under Varnish the headers live in the task's workspace: a header that
+ * would leave less than 4 KiB of it free is refused too (a VCL_Log line
+ * says so).
  */
 int tinykvm_header_add(const char *name, const char *value);
 

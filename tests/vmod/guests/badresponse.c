@@ -93,14 +93,14 @@ too_many_headers(void)
 }
 
 /*
- * Response headers of 2000 bytes until one is refused (the VMOD's
+ * Response headers of 1000 bytes until one is refused (the VMOD's
  * workspace runs out before the 64 KiB limit if the VCL's is small): the
  * count of those added, and the last rc.
  */
 static void __attribute__((noreturn))
 big_headers(void)
 {
-	static char value[2000];
+	static char value[1000];
 	char out[64];
 	long rc = 0, added = 0;
 	int n;
