@@ -167,7 +167,8 @@ call_refused(struct tk_vm *vm, unsigned nargs)
 		return ("the fork must be reset after a failed call");
 	if (!tk_state_callable(vm))
 		return ("the program is not waiting for requests");
-	if (vm->role == TK_ROLE_IMAGE && atomic_load(&tk_image_of(vm)->refs) > 1)
+	if (vm->role == TK_ROLE_IMAGE && (atomic_load(&tk_image_of(vm)->refs) > 1 ||
+	    tk_image_of(vm)->dirty_mode == TK_DIRTY_PTE))
 		return ("a VM with forks does not run calls itself");
 	if ((vm->role == TK_ROLE_IMAGE || vm->stopped_in_kernel) &&
 	    tk_vcpu_user_mode(vm) < 0)

@@ -1,6 +1,7 @@
 /*
- * What a fork wrote: KVM's dirty ring for the guest's writes, tk_dirty_mark
- * for the host's on its behalf, both into the fork's bitmap, which the reset
+ * What a fork wrote: KVM's dirty ring for the guest's writes (or the guest's
+ * own dirty bits, dirty_pte.c), tk_dirty_mark for the host's on its behalf,
+ * all into the fork's bitmap, which the reset
  * (fork.c) walks.  The request-memory limit is counted here too, before a
  * host write (tk_dirty_budget) and when the ring is harvested.  Below
  * memory.c and fork.c: it calls only the leaf stop helpers and KVM.
@@ -26,14 +27,8 @@ tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 		return;
 	last = (gpa + len - 1 < vm->mem_size ? gpa + len - 1 : vm->mem_size - 1) /
 	    TK_PAGE_SIZE;
-	for (p = gpa / TK_PAGE_SIZE; p <= last; p++) {
-		uint64_t bit = 1ULL << (p % 64);
-
-		if (!(dl->bits[p / 64] & bit)) {
-			dl->bits[p / 64] |= bit;
-			dl->pages++;
-		}
-	}
+	for (p = gpa / TK_PAGE_SIZE; p <= last; p++)
+		(void)tk_dirty_bit_set(dl, p);
 }
 
 int
@@ -44,8 +39,11 @@ tk_dirty_harvest(struct tk_vm *vm)
 	struct kvm_dirty_gfn *e;
 	uint32_t n = 0;
 
+	if (dl != NULL && dl->pte)
+		tk_pte_collect(vm, 0);
 	if (dl == NULL || dl->ring == NULL)
-		return (0);
+		return (dl != NULL && dl->max != 0 && dl->pages - dl->base > dl->max ?
+		    -ENOSPC : 0);
 	for (;;) {
 		e = &dl->ring[dl->ring_next % dl->ring_entries];
 		if (!(__atomic_load_n(&e->flags, __ATOMIC_ACQUIRE) &
@@ -95,16 +93,18 @@ int
 tk_dirty_log_open(struct tk_vm *vm, struct tk_dirty_log *dl, char *err,
     size_t errlen)
 {
-	dl->ring = mmap(NULL, dl->ring_entries * sizeof(struct kvm_dirty_gfn),
-	    PROT_READ | PROT_WRITE, MAP_SHARED, vm->vcpu_fd,
-	    KVM_DIRTY_LOG_PAGE_OFFSET * sysconf(_SC_PAGESIZE));
+	if (dl->ring_entries != 0)
+		dl->ring = mmap(NULL, dl->ring_entries *
+		    sizeof(struct kvm_dirty_gfn), PROT_READ | PROT_WRITE,
+		    MAP_SHARED, vm->vcpu_fd,
+		    KVM_DIRTY_LOG_PAGE_OFFSET * sysconf(_SC_PAGESIZE));
 	if (dl->ring == MAP_FAILED) {
 		dl->ring = NULL;
 		snprintf(err, errlen, "cannot map the dirty ring: %s", strerror(errno));
 		return (-errno);
 	}
 	dl->bits = calloc(vm->mem_size / TK_PAGE_SIZE / 64 + 1, sizeof *dl->bits);
-	if (dl->bits == NULL) {
+	if (dl->bits == NULL || (dl->pte && tk_pte_open(vm, dl) < 0)) {
 		snprintf(err, errlen, "out of memory");
 		return (-ENOMEM);
 	}
@@ -117,6 +117,7 @@ tk_dirty_log_close(struct tk_dirty_log *dl)
 	if (dl->ring != NULL)
 		(void)munmap(dl->ring, dl->ring_entries * sizeof dl->ring[0]);
 	dl->ring = NULL;
+	tk_pte_close(dl);
 	free(dl->bits);
 	dl->bits = NULL;
 }

@@ -4,12 +4,13 @@
  * A forkable image keeps its memory in a memfd.  A fork maps that file
  * MAP_PRIVATE as its own guest memory: Linux makes the copy on the first
  * write, inside KVM's page fault, with no exit to us.  What a fork wrote is
- * known from KVM's dirty ring (guest writes, one entry per page) and from
- * tk_dirty_mark (host writes).  A reset puts exactly those pages back: it
- * copies them from the image (TK_RESET_KEEP) or drops the private copies
- * (TK_RESET_RELEASE), so its cost follows the pages written, not the size
- * of the guest.  The dirty ring also enforces the request-memory limit:
- * when it fills up, KVM stops the vCPU for us to count.
+ * known from the guest's own dirty bits (dirty_pte.c: nested paging, no exit
+ * per page) or else KVM's dirty ring (one entry per page, and a write fault
+ * per page and request), and from tk_dirty_mark (host writes).  A reset puts
+ * exactly those pages back: it copies them from the image (TK_RESET_KEEP)
+ * or drops the private copies (TK_RESET_RELEASE), so its cost follows the
+ * pages written, not the size of the guest.  Both enforce the
+ * request-memory limit: at each grant of a page, or when the ring fills up.
  *
  * Making a KVM VM and vCPU costs far more than a reset (0.5 ms and more on a
  * nested host), so an embedder keeps its forks and resets them: the VMOD's
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <pthread.h>
 
 #include "tk_internal.h"
 
@@ -52,6 +54,62 @@ ring_entries_for(int kfd)
 	return (cap < RING_ENTRIES ? cap : RING_ENTRIES);
 }
 
+/*
+ * How the image's forks learn what they wrote, decided once, at its first
+ * fork.  The guest's dirty bits (dirty_pte.c) take no exit per page, but need
+ * nested paging (the host's edits of a fork's tables reach its vCPU) and
+ * SYSCALL into our ring 0 (the CR3 reload before a call).  PVM has neither:
+ * the ring.  TINYKVM_DIRTY_TRACKING=ring chooses the ring anywhere (tests
+ * run both); =pte fails where the guest's dirty bits cannot work.
+ */
+static int
+dirty_mode_pick(const struct tk_vm *main, char *err, size_t errlen)
+{
+	const char *want = getenv("TINYKVM_DIRTY_TRACKING");
+	int able = !main->user_gate && tk_kvm_nested_paging();
+
+	if (want != NULL && strcmp(want, "ring") == 0)
+		return (TK_DIRTY_RING);
+	if (want != NULL && strcmp(want, "pte") == 0 && !able) {
+		snprintf(err, errlen, "TINYKVM_DIRTY_TRACKING=pte, but %s",
+		    main->user_gate ? "SYSCALL does not reach ring 0 here" :
+		    "KVM does not use nested paging here (EPT or NPT)");
+		return (-ENOTSUP);
+	}
+	return (able ? TK_DIRTY_PTE : TK_DIRTY_RING);
+}
+
+static pthread_mutex_t dirty_mode_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/*
+ * The image's tables made ready for dirty-bit forks, once: every writable
+ * user page loses W (and gets SW_W) but the hot stack, which every reset
+ * compares anyway.  The image runs no call after this (call.c).
+ */
+static int
+dirty_mode_set(struct tk_image *img, char *err, size_t errlen)
+{
+	struct tk_vm *main = &img->vm;
+	uint64_t hot = (main->snap_call_rsp - TK_HOT_STACK) & ~(TK_PAGE_SIZE - 1);
+	int r = 0;
+
+	pthread_mutex_lock(&dirty_mode_lock);
+	if (img->dirty_mode == 0) {
+		r = dirty_mode_pick(main, err, errlen);
+		if (r == TK_DIRTY_PTE && tk_paging_track_writes(&main->pg,
+		    TK_USER_BASE, hot < main->lay.stack_low ? main->lay.stack_low :
+		    hot, main->lay.stack_top) < 0) {
+			snprintf(err, errlen, "no room in the page-table arena "
+			    "to track writes");
+			r = -ENOMEM;
+		}
+		if (r > 0)
+			img->dirty_mode = r;
+	}
+	pthread_mutex_unlock(&dirty_mode_lock);
+	return (r < 0 ? r : 0);
+}
+
 /* A fork's core, from its image: what never changes after load, by name. */
 static void
 core_from_image(struct tk_fork *f, struct tk_image *img,
@@ -79,6 +137,7 @@ core_from_image(struct tk_fork *f, struct tk_image *img,
 	fork->call_rsp = fork->snap_call_rsp = main->snap_call_rsp;
 	f->image = img;
 	f->dlog.max = cfg->max_request_memory / TK_PAGE_SIZE;
+	f->dlog.pte = img->dirty_mode == TK_DIRTY_PTE;
 	/* The top of the call stack is written by every call: copy, do not log. */
 	f->dlog.hot_start = (main->snap_call_rsp - TK_HOT_STACK) &
 	    ~(TK_PAGE_SIZE - 1);
@@ -94,8 +153,8 @@ fork_build(struct tk_fork *f, int kfd, char *err, size_t errlen)
 	const struct tk_image *img = f->image;
 	int r;
 
-	f->dlog.ring_entries = ring_entries_for(kfd);
-	if (f->dlog.ring_entries == 0) {
+	f->dlog.ring_entries = f->dlog.pte ? 0 : ring_entries_for(kfd);
+	if (f->dlog.ring_entries == 0 && !f->dlog.pte) {
 		snprintf(err, errlen, "this KVM has no dirty ring "
 		    "(KVM_CAP_DIRTY_LOG_RING), which forks need");
 		return (-ENOTSUP);
@@ -165,6 +224,12 @@ tk_vm_fork(struct tk_vm **forkp, struct tk_vm *main,
 		return (-ENOMEM);
 	}
 	atomic_fetch_add(&img->refs, 1);
+	r = dirty_mode_set(img, err, errlen);
+	if (r < 0) {
+		atomic_fetch_sub(&img->refs, 1);
+		free(f);
+		return (r);
+	}
 	core_from_image(f, img, cfg);
 	err[0] = '\0';
 	r = fork_build(f, kfd, err, errlen);
@@ -267,6 +332,28 @@ tables_forget(struct tk_vm *fork)
 	return (tk_memslots_set(fork, err, sizeof err));
 }
 
+/*
+ * With dirty bits, the kernel's exception stack is written by the CPU (a
+ * grant's frame, a fault's) and tracked by no one: put it back by copy.
+ * Some table pages hold our grants and the CPU's dirty bits; anything else
+ * changed there means ring-0 code made the tables its own, and what it wrote
+ * through them left no dirty bit: the fork cannot be trusted again.
+ */
+static int
+pte_restore(struct tk_fork *f, int full)
+{
+	struct tk_vm *fork = &f->vm;
+	const uint8_t *pristine = f->image->vm.mem;
+	uint64_t p;
+
+	if (f->dlog.granted || full)
+		for (p = TK_KSTACK_ADDR; p < TK_KSTACK_TOP; p += TK_PAGE_SIZE)
+			if (memcmp(fork->mem + p, pristine + p, TK_PAGE_SIZE) != 0)
+				memcpy(fork->mem + p, pristine + p, TK_PAGE_SIZE);
+	f->dlog.granted = 0;
+	return (tk_pte_tables_intact(fork) ? 0 : -EIO);
+}
+
 int
 tk_vm_reset(struct tk_vm *vm, enum tk_reset_mode mode)
 {
@@ -279,10 +366,16 @@ tk_vm_reset(struct tk_vm *vm, enum tk_reset_mode mode)
 	f = tk_fork_of(vm);
 	full = vm->state == TK_STATE_BROKEN;
 	(void)tk_dirty_harvest(vm);
+	if (f->dlog.pte)
+		tk_pte_settle(vm, mode == TK_RESET_RELEASE);
 	pages_restore(f, mode);
 	hot_restore(f, mode);
-	/* Changed tables: the vCPU must forget every translation made from them. */
-	if (tables_restore(vm, mode)) {
+	if (f->dlog.pte) {
+		if (pte_restore(f, full) < 0)
+			return (-EIO);
+	} else if (tables_restore(vm, mode)) {
+		/* Changed tables: the vCPU must forget every translation
+		 * made from them. */
 		if (tables_forget(vm) < 0)
 			return (-EIO);
 		full = 1;

@@ -84,3 +84,25 @@ tk_kvm_available(char *err, size_t errlen)
 
 	return (r < 0 ? r : 0);
 }
+
+/* A module parameter that reads as on ("Y" or "1"). */
+static int
+param_on(const char *path)
+{
+	char v[4] = "";
+	FILE *f = fopen(path, "re");
+
+	if (f == NULL)
+		return (0);
+	if (fgets(v, sizeof v, f) == NULL)
+		v[0] = '\0';
+	(void)fclose(f);
+	return (v[0] == 'Y' || v[0] == 'y' || v[0] == '1');
+}
+
+int
+tk_kvm_nested_paging(void)
+{
+	return (param_on("/sys/module/kvm_intel/parameters/ept") ||
+	    param_on("/sys/module/kvm_amd/parameters/npt"));
+}

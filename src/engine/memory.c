@@ -181,7 +181,7 @@ tk_mem_populate(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 void *
 tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 {
-	uint64_t need = TK_PTE_P | TK_PTE_U | (write ? TK_PTE_W : 0);
+	const uint64_t need = TK_PTE_P | TK_PTE_U;
 	uint64_t end = gva + len, va, leaf, size;
 
 	if (len == 0)
@@ -193,7 +193,9 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 		return (NULL);
 	for (va = gva; va < end; va = (va & ~(size - 1)) + size) {
 		leaf = tk_paging_leaf(&vm->pg, va, &size);
-		if ((leaf & need) != need)
+		/* Writable, or writable once granted (dirty_pte.c). */
+		if ((leaf & need) != need ||
+		    (write && !(leaf & (TK_PTE_W | TK_PTE_SW_W))))
 			return (NULL);
 	}
 	if (write && vm->dlog != NULL) {

@@ -114,6 +114,24 @@ struct tk_dirty_log {
 	uint64_t		base;		/* pages when the call began */
 	uint64_t		max;		/* pages a call may dirty; 0: any */
 	uint64_t		hot_start;	/* [hot_start, stack_top) is not logged */
+
+	/*
+	 * Where the fork tracks writes with the guest's dirty bits instead of
+	 * the ring (dirty_pte.c): the pages granted to it (W set in its own
+	 * page-table entries), how many of those the bitmap does not hold yet
+	 * (each may still be written: they count against the limit), the
+	 * 4 KiB tables it made of its image's 2 MiB leaves, and where more
+	 * come from.
+	 */
+	int			pte;
+	int			granted;	/* a grant since the last reset */
+	uint32_t		*owned;		/* page numbers */
+	uint32_t		n_owned;
+	uint32_t		owned_cap;
+	uint64_t		owned_unmarked;
+	uint64_t		*split;		/* per 2 MiB chunk: its table, or 0 */
+	uint64_t		pt_next;
+	uint64_t		pt_end;
 };
 
 enum tk_vm_role { TK_ROLE_IMAGE = 1, TK_ROLE_FORK };
@@ -183,6 +201,8 @@ struct tk_vm {
 	uint64_t		call_rsp;	/* stack top for the next call */
 	uint64_t		snap_call_rsp;	/* call_rsp before any push */
 	int			call_xrstor;	/* how a call restores vector state */
+	/* A page-table entry lost W or D: the next call reloads CR3 first. */
+	int			tlb_stale;
 };
 
 /* The program as loaded and run to wait_for_requests: what forks copy. */
@@ -193,7 +213,12 @@ struct tk_image {
 	 * put back.  NULL before it paused. */
 	struct tk_vcpu_state	*vcpu;
 	struct tk_proc		proc;
+	/* How its forks track writes, decided at the first fork; with
+	 * TK_DIRTY_PTE its tables were made to (tk_paging_track_writes). */
+	int			dirty_mode;
 };
+
+enum { TK_DIRTY_RING = 1, TK_DIRTY_PTE };
 
 /* A copy-on-write fork of an image, reset to it after each use. */
 struct tk_fork {
@@ -221,6 +246,8 @@ tk_fork_of(struct tk_vm *vm)
 
 /* kvmdev.c: the process's /dev/kvm descriptor, or -errno with an admin's explanation. */
 int tk_kvm_fd(char *err, size_t errlen);
+/* 1 if KVM runs guests on nested paging (EPT, NPT), not shadow paging. */
+int tk_kvm_nested_paging(void);
 
 /*
  * vcpu.c: a VM's KVM objects and its run loop.
@@ -266,6 +293,37 @@ void tk_linux_register(void);
 void tk_state_set(struct tk_vm *vm, enum tk_vm_state to);
 /* 1 if (vm) is paused where a call may start (WAITING or SERVED). */
 int tk_state_callable(const struct tk_vm *vm);
+
+/*
+ * dirty_pte.c: write tracking by the guest's dirty bits, where the host may
+ * edit the tables a vCPU walks (nested paging) and SYSCALL reaches ring 0.
+ */
+/* The fork's grant list and split tables; 0 or -ENOMEM. */
+int tk_pte_open(struct tk_vm *fork, struct tk_dirty_log *dl);
+void tk_pte_close(struct tk_dirty_log *dl);
+/* A page fault (error, at va): 1 if it was a write we grant, or a stop. */
+int tk_pte_grant(struct tk_vm *vm, uint64_t va, uint64_t error);
+/* Moves the dirty bits of granted pages into the bitmap; with (revoke),
+ * granted pages that are not in the bitmap lose W. */
+void tk_pte_collect(struct tk_vm *vm, int revoke);
+/* At a reset: keeps only what the last requests wrote granted, a bounded
+ * number, or nothing (release); then the bitmap may be cleared. */
+void tk_pte_settle(struct tk_vm *vm, int release);
+/* Defence in depth: 1 if the fork's tables differ from its image's only by
+ * our grants and the CPU's dirty bits. */
+int tk_pte_tables_intact(const struct tk_vm *fork);
+/* The bitmap's one primitive, shared by both trackers. */
+static inline int
+tk_dirty_bit_set(struct tk_dirty_log *dl, uint64_t page)
+{
+	uint64_t bit = 1ULL << (page % 64);
+
+	if (dl->bits[page / 64] & bit)
+		return (0);
+	dl->bits[page / 64] |= bit;
+	dl->pages++;
+	return (1);
+}
 
 /* dirty.c */
 /* Remembers a page the host wrote in a fork, so a reset restores it. */

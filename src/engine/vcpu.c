@@ -71,7 +71,7 @@ int
 tk_memslots_set(struct tk_vm *vm, char *err, size_t errlen)
 {
 	const uint64_t bell_end = TK_DOORBELL_ADDR + TK_PAGE_SIZE;
-	const int log_dirty = vm->dlog != NULL;
+	const int log_dirty = vm->dlog != NULL && vm->dlog->ring_entries != 0;
 	const uint32_t flags = log_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0;
 	uint64_t hot = log_dirty ? vm->dlog->hot_start : vm->mem_size;
 	struct kvm_userspace_memory_region slots[3] = {

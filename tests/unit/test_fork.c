@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/ioctl.h>
@@ -161,6 +162,48 @@ test_main_unchanged_after_1000_requests(void **state)
 	assert_int_equal(call1(fork, H_DATA_SUM, 0), sum);
 	assert_int_equal(call1(fork, H_DIRTY, 64), 0);
 	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+/*
+ * A request that writes 16, 256 or 4096 pages, twice: each reset leaves the
+ * fork's memory as its image's, byte for byte.  With dirty bits, the second
+ * request of up to 512 pages asks for no page (no exit per page).
+ */
+static void
+test_pages_reset_exactly(void **state)
+{
+	static const uint64_t counts[] = { 16, 256, 4096 };
+	struct tk_vm *main = main_vm(""), *fork;
+	uint64_t pages, stack_lo;
+
+	(void)state;
+	print_message("# dirty tracking: %s\n", getenv("TINYKVM_DIRTY_TRACKING") ?
+	    getenv("TINYKVM_DIRTY_TRACKING") : "chosen by the platform");
+	for (unsigned i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+		fork = fork_of(main, 0);
+		print_message("# %llu pages: %s\n", (unsigned long long)counts[i],
+		    fork->dlog->pte ? "dirty bits" : "dirty ring");
+		pages = (call1(fork, H_PAGES, 0) + 4095) & ~4095ULL;
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+		stack_lo = fork->lay.stack_top - TK_HUGE_SIZE;
+		/* Resets: keep, keep, release (all grants go), keep. */
+		for (int round = 0; round < 4; round++) {
+			assert_int_equal(call1(fork, H_DIRTY, counts[i]), 0);
+			assert_true(tk_vm_dirty_pages(fork) >= counts[i]);
+			if (fork->dlog->pte && (round == 1 || round == 2) &&
+			    counts[i] <= 256)
+				assert_int_equal(fork->dlog->granted, 0);
+			assert_int_equal(tk_vm_reset(fork, round == 2 ?
+			    TK_RESET_RELEASE : TK_RESET_KEEP), 0);
+			assert_int_equal(tk_vm_dirty_pages(fork), 0);
+			assert_memory_equal(fork->mem + pages, main->mem + pages,
+			    4096 * 4096);
+			assert_memory_equal(fork->mem + stack_lo,
+			    main->mem + stack_lo, TK_HUGE_SIZE);
+		}
+		tk_vm_destroy(fork);
+	}
 	tk_vm_destroy(main);
 }
 
@@ -441,6 +484,14 @@ test_page_tables_restored(void **state)
 	fork->state = TK_STATE_BROKEN;	/* as a failed call leaves it */
 	/* The write landed (this is ring 0), and the reset takes it back. */
 	assert_memory_equal(fork->mem + root, &hit, 8);
+	if (fork->dlog->pte) {
+		/* Writes made through such tables leave no dirty bit of ours:
+		 * the fork is not reset but refused, and its owner drops it. */
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), -EIO);
+		tk_vm_destroy(fork);
+		tk_vm_destroy(main);
+		return;
+	}
 	assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
 	assert_memory_equal(fork->mem + root, &entry, 8);
 	assert_int_equal(call1(fork, H_READ_SECRET, 0), 0);
@@ -598,6 +649,7 @@ main(void)
 		cmocka_unit_test(test_vector_registers_reset),
 		cmocka_unit_test(test_siblings_isolated),
 		cmocka_unit_test(test_main_unchanged_after_1000_requests),
+		cmocka_unit_test(test_pages_reset_exactly),
 		cmocka_unit_test(test_four_threads_four_forks),
 		cmocka_unit_test(test_reset_after_fault_and_timeout),
 		cmocka_unit_test(test_timeout_after_idle),

@@ -146,6 +146,51 @@ test_worst_case_fits_the_arena(void **state)
 	free(mem);
 }
 
+/*
+ * Write tracking: writable user leaves lose W and D and get SW_W; a kept
+ * range inside a 2 MiB leaf splits it and stays writable with D preset;
+ * read-only and supervisor leaves are untouched.
+ */
+static void
+test_track_writes(void **state)
+{
+	struct tk_paging *pg = *state;
+	const uint64_t ro = 2 * TK_HUGE_SIZE, rw = 4 * TK_HUGE_SIZE;
+	const uint64_t keep = rw + TK_HUGE_SIZE - 8 * TK_PAGE_SIZE;
+	uint64_t size = 0, leaf;
+
+	assert_int_equal(tk_paging_map(pg, ro, TK_HUGE_SIZE, RO_USER), 0);
+	assert_int_equal(tk_paging_map(pg, rw, 2 * TK_HUGE_SIZE, RW_USER), 0);
+	assert_int_equal(tk_paging_map(pg, TK_HUGE_SIZE, TK_PAGE_SIZE,
+	    TK_PTE_P | TK_PTE_W), 0);
+	assert_int_equal(tk_paging_track_writes(pg, TK_HUGE_SIZE, keep,
+	    rw + TK_HUGE_SIZE), 0);
+	/* The whole second 2 MiB: still one leaf, W gone, SW_W set. */
+	leaf = tk_paging_leaf(pg, rw + TK_HUGE_SIZE + 5, &size);
+	assert_int_equal(size, TK_HUGE_SIZE);
+	assert_int_equal(leaf & (TK_PTE_W | TK_PTE_D | TK_PTE_SW_W | TK_PTE_PS),
+	    TK_PTE_SW_W | TK_PTE_PS);
+	/* The first: split; below the kept pages tracked, the kept ones not. */
+	leaf = tk_paging_leaf(pg, keep - TK_PAGE_SIZE, &size);
+	assert_int_equal(size, TK_PAGE_SIZE);
+	assert_int_equal(leaf & (TK_PTE_W | TK_PTE_D | TK_PTE_SW_W), TK_PTE_SW_W);
+	assert_int_equal(leaf & TK_PTE_ADDR, keep - TK_PAGE_SIZE);
+	leaf = tk_paging_leaf(pg, keep, &size);
+	assert_int_equal(leaf & (TK_PTE_W | TK_PTE_D | TK_PTE_SW_W),
+	    TK_PTE_W | TK_PTE_D);
+	/* Read-only and supervisor pages as they were. */
+	leaf = tk_paging_leaf(pg, ro, &size);
+	assert_int_equal(leaf & (TK_PTE_W | TK_PTE_SW_W), 0);
+	leaf = tk_paging_leaf(pg, TK_HUGE_SIZE, &size);
+	assert_int_equal(leaf & (TK_PTE_W | TK_PTE_SW_W), TK_PTE_W);
+	/* Where the leaf entry is: inside the arena, holding that leaf. */
+	assert_true(tk_paging_leaf_entry(pg, keep, &size) >= ARENA_BASE);
+	assert_int_equal(*(uint64_t *)(void *)(pg->mem +
+	    tk_paging_leaf_entry(pg, keep, &size)), leaf =
+	    tk_paging_leaf(pg, keep, &size));
+	assert_int_equal(tk_paging_leaf_entry(pg, 8 * TK_HUGE_SIZE, &size), 0);
+}
+
 int
 main(void)
 {
@@ -154,6 +199,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_split_and_merge_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap_and_null_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_track_writes, setup, teardown),
 		cmocka_unit_test(test_arena_exhaustion),
 		cmocka_unit_test(test_worst_case_fits_the_arena),
 	};

@@ -130,6 +130,10 @@ exception_dispatch(struct tk_vm *vm)
 		    (unsigned long long)f[TK_FRAME_RIP]);
 		return;
 	}
+	/* A write to a page not granted yet (dirty_pte.c): CR2 came along. */
+	if (f[TK_FRAME_VECTOR] == 14 && vm->dlog != NULL && vm->dlog->pte &&
+	    tk_pte_grant(vm, vm->run->s.regs.sregs.cr2, f[TK_FRAME_ERROR]))
+		return;
 	tk_fault_report(vm, f[TK_FRAME_VECTOR], f[TK_FRAME_ERROR],
 	    f[TK_FRAME_RIP], f[TK_FRAME_VECTOR] == 14 ? cr2_read(vm) : 0);
 }

@@ -24,7 +24,15 @@ tk_kernel_start:
  * SMAP forbids it.  The host puts the result in rax and resumes after the OUT.
  */
 tk_kernel_syscall:
+	cmpl	$TK_SYSCALL_TLB_FLUSH, %eax
+	je	1f
 	outl	%eax, $TK_PORT_SYSCALL
+	sysretq
+/* The one system call we serve here: forget every translation (dirty_pte.c
+ * cleared dirty bits or took writes back), no exit. */
+1:	movq	%cr3, %rax
+	movq	%rax, %cr3
+	xorl	%eax, %eax
 	sysretq
 
 /*
@@ -32,7 +40,9 @@ tk_kernel_syscall:
  * the CPU pushed no error code, then its vector, and exits without touching
  * a register: the host reads the frame at TK_KSTACK_TOP - 56
  * ([vector][error][rip][cs][rflags][rsp][ss]) and the guest's registers
- * intact.  The host never resumes after the OUT; it picks a label below.
+ * intact.  A fault ends the call: the host does not resume it.  The one
+ * exception it resumes is a page fault it made good (a write it granted,
+ * dirty_pte.c): then the guest retries, on fresh translations.
  */
 	.macro	exception vec
 	.balign	16
@@ -42,8 +52,7 @@ tk_kernel_syscall:
 	.endif
 	pushq	$\vec
 	outl	%eax, $TK_PORT_FAULT
-1:	hlt
-	jmp	1b
+	jmp	tk_kernel_resume
 	.endm
 
 	.balign	16
@@ -51,6 +60,15 @@ tk_kernel_exceptions:
 	.irp	v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
 	exception \v
 	.endr
+
+/* A grant may have taken W from other pages: no translation survives it. */
+tk_kernel_resume:
+	pushq	%rax
+	movq	%cr3, %rax
+	movq	%rax, %cr3
+	popq	%rax
+	addq	$16, %rsp
+	iretq
 
 
 /*
@@ -130,6 +148,7 @@ tk_ugate_return:
  */
 	.balign	16
 tk_ugate_call:
+.Lugate_call:
 	movl	$-1, %eax
 	movl	$-1, %edx
 	xrstor	TK_XSAVE_ADDR
@@ -141,9 +160,37 @@ tk_ugate_call:
 
 	.balign	16
 tk_ugate_call_fx:
+.Lugate_call_fx:
 	fxrstor64 TK_XSAVE_ADDR
 	pushq	%r11
 	xorl	%r11d, %r11d
 	ret
+
+/*
+ * The same, after a reset cleared dirty bits (dirty_pte.c): first our ring-0
+ * entry reloads CR3, or a write through a stale translation would set no
+ * dirty bit.  SYSCALL takes rcx and r11, which hold an argument and the
+ * handler: they wait on the call's stack.
+ */
+	.balign	16
+	.globl	tk_ugate_call_flush, tk_ugate_call_fx_flush
+tk_ugate_call_flush:
+	pushq	%rcx
+	pushq	%r11
+	movl	$TK_SYSCALL_TLB_FLUSH, %eax
+	syscall
+	popq	%r11
+	popq	%rcx
+	jmp	.Lugate_call
+
+	.balign	16
+tk_ugate_call_fx_flush:
+	pushq	%rcx
+	pushq	%r11
+	movl	$TK_SYSCALL_TLB_FLUSH, %eax
+	syscall
+	popq	%r11
+	popq	%rcx
+	jmp	.Lugate_call_fx
 tk_ugate_end:
 	.section .note.GNU-stack,"",@progbits

@@ -31,4 +31,8 @@
 #define TK_PORT_FAULT		0x02
 #define TK_PORT_PROBE		0x03
 
+/* A system call number no Linux has: our ring-0 entry reloads CR3 and
+ * returns, with no exit (tk_ugate_call_flush, dirty_pte.c). */
+#define TK_SYSCALL_TLB_FLUSH	0x7f544c42
+
 #endif

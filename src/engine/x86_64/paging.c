@@ -10,8 +10,8 @@
 
 #include "paging.h"
 
-#define ENTRIES		512
-#define UPPER_FLAGS	(TK_PTE_P | TK_PTE_W | TK_PTE_U | TK_PTE_A)
+#define ENTRIES		TK_PTE_ENTRIES
+#define UPPER_FLAGS	TK_PTE_UPPER
 
 static uint64_t *
 table_at(const struct tk_paging *pg, uint64_t gpa)
@@ -193,9 +193,9 @@ tk_paging_map(struct tk_paging *pg, uint64_t addr, uint64_t len, uint64_t perm)
 }
 
 uint64_t
-tk_paging_leaf(const struct tk_paging *pg, uint64_t va, uint64_t *size)
+tk_paging_leaf_entry(const struct tk_paging *pg, uint64_t va, uint64_t *size)
 {
-	uint64_t pdpt, pdpte, pde;
+	uint64_t pdpt, pdpte, pd, pde;
 
 	if (va >= pg->mem_size)
 		return (0);
@@ -203,15 +203,69 @@ tk_paging_leaf(const struct tk_paging *pg, uint64_t va, uint64_t *size)
 	pdpte = table_at(pg, pdpt)[(va >> 30) & (ENTRIES - 1)];
 	if (!(pdpte & TK_PTE_P))
 		return (0);
-	pde = table_at(pg, pdpte & TK_PTE_ADDR)[(va >> 21) & (ENTRIES - 1)];
+	pd = pdpte & TK_PTE_ADDR;
+	pde = table_at(pg, pd)[(va >> 21) & (ENTRIES - 1)];
 	if (!(pde & TK_PTE_P))
 		return (0);
 	if (pde & TK_PTE_PS) {
 		*size = TK_HUGE_SIZE;
-		return (pde);
+		return (pd + ((va >> 21) & (ENTRIES - 1)) * 8);
 	}
 	*size = TK_PAGE_SIZE;
-	return (table_at(pg, pde & TK_PTE_ADDR)[(va >> 12) & (ENTRIES - 1)]);
+	return ((pde & TK_PTE_ADDR) + ((va >> 12) & (ENTRIES - 1)) * 8);
+}
+
+uint64_t
+tk_paging_leaf(const struct tk_paging *pg, uint64_t va, uint64_t *size)
+{
+	uint64_t at = tk_paging_leaf_entry(pg, va, size);
+
+	return (at != 0 ? *(const uint64_t *)(const void *)(pg->mem + at) : 0);
+}
+
+/* A user-writable leaf loses W and D and gains SW_W. */
+static uint64_t
+leaf_tracked(uint64_t e)
+{
+	const uint64_t uw = TK_PTE_P | TK_PTE_U | TK_PTE_W;
+
+	return ((e & uw) == uw ? (e & ~(TK_PTE_W | TK_PTE_D)) | TK_PTE_SW_W : e);
+}
+
+int
+tk_paging_track_writes(struct tk_paging *pg, uint64_t lo, uint64_t keep_lo,
+    uint64_t keep_hi)
+{
+	uint64_t va, chunk, *pde, *e;
+	unsigned i;
+
+	for (va = lo & ~(TK_HUGE_SIZE - 1); va < pg->mem_size; va += TK_HUGE_SIZE) {
+		pde = pd_entry(pg, va, 0);
+		if (pde == NULL || !(*pde & TK_PTE_P))
+			continue;
+		chunk = va;
+		/* A 2 MiB leaf partly kept is split; one wholly kept stays. */
+		if ((*pde & TK_PTE_PS) && chunk < keep_hi &&
+		    chunk + TK_HUGE_SIZE > keep_lo) {
+			if (chunk >= keep_lo && chunk + TK_HUGE_SIZE <= keep_hi)
+				continue;
+			if (pt_ensure(pg, pde) != 0)
+				return (-ENOMEM);
+		}
+		if (*pde & TK_PTE_PS) {
+			if (chunk >= lo)
+				*pde = leaf_tracked(*pde);
+			continue;
+		}
+		e = table_at(pg, *pde & TK_PTE_ADDR);
+		for (i = 0; i < ENTRIES; i++) {
+			uint64_t p = chunk + i * TK_PAGE_SIZE;
+
+			if (p >= lo && (p < keep_lo || p >= keep_hi))
+				e[i] = leaf_tracked(e[i]);
+		}
+	}
+	return (0);
 }
 
 uint64_t

@@ -18,10 +18,14 @@
 #define TK_PTE_A	(1ULL << 5)
 #define TK_PTE_D	(1ULL << 6)
 #define TK_PTE_PS	(1ULL << 7)
+#define TK_PTE_SW_W	(1ULL << 9)	/* ours: writable once granted (W clear) */
 #define TK_PTE_NX	(1ULL << 63)
 #define TK_PTE_ADDR	0x000ffffffffff000ULL
 /* The permission bits a caller chooses; the rest are ours. */
 #define TK_PTE_PERM	(TK_PTE_P | TK_PTE_W | TK_PTE_U | TK_PTE_NX)
+/* The entry of an upper-level table: the leaf alone decides access. */
+#define TK_PTE_UPPER	(TK_PTE_P | TK_PTE_W | TK_PTE_U | TK_PTE_A)
+#define TK_PTE_ENTRIES	512
 
 struct tk_paging {
 	uint8_t		*mem;		/* host view of guest physical memory */
@@ -48,6 +52,20 @@ int tk_paging_map(struct tk_paging *pg, uint64_t addr, uint64_t len, uint64_t pe
 
 /* The leaf entry for (va), 0 if unmapped; (*size) gets its page size. */
 uint64_t tk_paging_leaf(const struct tk_paging *pg, uint64_t va, uint64_t *size);
+
+/*
+ * Write tracking by the guest's own dirty bits (dirty_pte.c): every user
+ * writable leaf at or above (lo), but for those in [keep_lo, keep_hi), loses
+ * W and D and gets TK_PTE_SW_W.  A write there then faults, and the host
+ * grants the page (sets W); the CPU sets D on the write, which is how a
+ * reset finds what was written.  0 or -ENOMEM (arena full).
+ */
+int tk_paging_track_writes(struct tk_paging *pg, uint64_t lo, uint64_t keep_lo,
+    uint64_t keep_hi);
+
+/* Where that leaf entry is: its guest physical address, 0 if unmapped. */
+uint64_t tk_paging_leaf_entry(const struct tk_paging *pg, uint64_t va,
+    uint64_t *size);
 
 /* Table pages in use now (for tests and statistics). */
 uint64_t tk_paging_tables_used(const struct tk_paging *pg);

@@ -12,6 +12,7 @@
 #include "../tk_internal.h"
 
 extern const char tk_ugate_start[], tk_ugate_call[], tk_ugate_call_fx[];
+extern const char tk_ugate_call_flush[], tk_ugate_call_fx_flush[];
 
 struct tk_vcpu_state {
 	struct kvm_sregs	sregs;		/* user mode, as a call needs */
@@ -149,10 +150,13 @@ tk_vcpu_call_regs(struct tk_vm *vm, uint64_t addr, uint64_t sp,
 	memset(r, 0, sizeof *r);
 	r->rip = addr;
 	if (vm->call_xrstor) {
-		r->rip = TK_UGATE_ADDR + (uint64_t)((vm->call_xrstor ==
-		    TK_RESTORE_XRSTOR ? tk_ugate_call : tk_ugate_call_fx) -
-		    tk_ugate_start);
+		const char *gate = vm->call_xrstor == TK_RESTORE_XRSTOR ?
+		    (vm->tlb_stale ? tk_ugate_call_flush : tk_ugate_call) :
+		    (vm->tlb_stale ? tk_ugate_call_fx_flush : tk_ugate_call_fx);
+
+		r->rip = TK_UGATE_ADDR + (uint64_t)(gate - tk_ugate_start);
 		r->r11 = addr;
+		vm->tlb_stale = 0;
 	}
 	r->rsp = sp;
 	r->rflags = 0x202;
