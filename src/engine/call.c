@@ -170,8 +170,10 @@ call_refused(struct tk_vm *vm, unsigned nargs)
 	if (vm->role == TK_ROLE_IMAGE && (atomic_load(&tk_image_of(vm)->refs) > 1 ||
 	    tk_image_of(vm)->dirty_mode == TK_DIRTY_PTE))
 		return ("a VM with forks does not run calls itself");
-	if ((vm->role == TK_ROLE_IMAGE || vm->stopped_in_kernel) &&
-	    tk_vcpu_user_mode(vm) < 0)
+	/* An image paused in a hypercall, maybe in ring 0; a fork stopped in
+	 * our SYSCALL entry leaves it by SYSRET (tk_vcpu_call_regs). */
+	if ((vm->role == TK_ROLE_IMAGE || (vm->stopped_in_kernel &&
+	    !vm->call_xrstor)) && tk_vcpu_user_mode(vm) < 0)
 		return ("cannot set the vCPU's segments");
 	return (NULL);
 }

@@ -28,7 +28,10 @@ tk_dirty_mark(struct tk_vm *vm, uint64_t gpa, uint64_t len)
 	last = (gpa + len - 1 < vm->mem_size ? gpa + len - 1 : vm->mem_size - 1) /
 	    TK_PAGE_SIZE;
 	for (p = gpa / TK_PAGE_SIZE; p <= last; p++)
-		(void)tk_dirty_bit_set(dl, p);
+		/* A granted page counted as "may be written" is written now. */
+		if (tk_dirty_bit_set(dl, p) && tk_dirty_owned(dl, p) &&
+		    dl->owned_unmarked > 0)
+			dl->owned_unmarked--;
 }
 
 int
@@ -67,7 +70,7 @@ tk_dirty_over_limit(struct tk_vm *vm)
 {
 	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB, more "
 	    "than its %llu KiB of request memory",
-	    (unsigned long long)((vm->dlog->pages - vm->dlog->base) * 4),
+	    (unsigned long long)(tk_dirty_in_use(vm->dlog) * 4),
 	    (unsigned long long)(vm->dlog->max * 4));
 }
 
@@ -79,7 +82,7 @@ tk_dirty_budget(struct tk_vm *vm, uint64_t pages, const char *what)
 
 	if (dl == NULL || dl->max == 0 || vm->state != TK_STATE_IN_CALL)
 		return (0);
-	used = dl->pages - dl->base;
+	used = tk_dirty_in_use(dl);
 	if (used + pages <= dl->max)
 		return (0);
 	tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB and %s "

@@ -57,11 +57,14 @@ int
 tk_pte_open(struct tk_vm *fork, struct tk_dirty_log *dl)
 {
 	dl->split = calloc(fork->mem_size / TK_HUGE_SIZE + 1, sizeof *dl->split);
+	dl->owned_bits = calloc(fork->mem_size / TK_PAGE_SIZE / 64 + 1,
+	    sizeof *dl->owned_bits);
 	dl->owned_cap = 64;
 	dl->owned = malloc(dl->owned_cap * sizeof *dl->owned);
 	dl->pt_next = fork->pg.arena_next;
 	dl->pt_end = fork->pg.arena_end;
-	return (dl->split == NULL || dl->owned == NULL ? -ENOMEM : 0);
+	return (dl->split == NULL || dl->owned == NULL || dl->owned_bits == NULL ?
+	    -ENOMEM : 0);
 }
 
 void
@@ -69,8 +72,10 @@ tk_pte_close(struct tk_dirty_log *dl)
 {
 	free(dl->split);
 	free(dl->owned);
+	free(dl->owned_bits);
 	dl->split = NULL;
 	dl->owned = NULL;
+	dl->owned_bits = NULL;
 	dl->n_owned = dl->owned_cap = 0;
 }
 
@@ -126,8 +131,17 @@ page_marked(const struct tk_dirty_log *dl, uint64_t page)
 	return ((dl->bits[page / 64] >> (page % 64)) & 1);
 }
 
+/* Takes W back from granted page (page) at entry (e). */
+static void
+revoke(struct tk_vm *vm, uint64_t *e, uint64_t page)
+{
+	*e &= ~TK_PTE_W;
+	vm->dlog->owned_bits[page / 64] &= ~(1ULL << (page % 64));
+	vm->tlb_stale = 1;
+}
+
 void
-tk_pte_collect(struct tk_vm *vm, int revoke)
+tk_pte_collect(struct tk_vm *vm, int take_back)
 {
 	struct tk_dirty_log *dl = vm->dlog;
 	uint32_t i, kept = 0;
@@ -144,9 +158,8 @@ tk_pte_collect(struct tk_vm *vm, int revoke)
 			vm->tlb_stale = 1;
 		}
 		if (!page_marked(dl, dl->owned[i])) {
-			if (revoke) {
-				*e &= ~TK_PTE_W;
-				vm->tlb_stale = 1;
+			if (take_back) {
+				revoke(vm, e, dl->owned[i]);
 				continue;
 			}
 			dl->owned_unmarked++;
@@ -165,10 +178,9 @@ tk_pte_settle(struct tk_vm *vm, int release)
 	tk_pte_collect(vm, 1);
 	if (release || dl->n_owned > OWNED_KEEP) {
 		for (i = 0; i < dl->n_owned; i++)
-			*fork_entry(vm, pte_locate(vm, (uint64_t)dl->owned[i] *
-			    TK_PAGE_SIZE, 0)) &= ~TK_PTE_W;
-		if (dl->n_owned > 0)
-			vm->tlb_stale = 1;
+			revoke(vm, fork_entry(vm, pte_locate(vm,
+			    (uint64_t)dl->owned[i] * TK_PAGE_SIZE, 0)),
+			    dl->owned[i]);
 		dl->n_owned = 0;
 	}
 	/* Once the bitmap is cleared, each page still granted may be written. */
@@ -212,18 +224,54 @@ grantable(struct tk_vm *vm, uint64_t lo, uint32_t n)
 	return (count);
 }
 
-static uint64_t
-pages_in_use(const struct tk_dirty_log *dl)
+/* Grants the pages of [lo, lo + n pages) not granted yet: how many. */
+static uint32_t
+grant_run(struct tk_vm *vm, uint64_t lo, uint32_t n)
 {
-	return (dl->pages - dl->base + dl->owned_unmarked);
+	struct tk_dirty_log *dl = vm->dlog;
+	uint64_t at, *e, page;
+	uint32_t i, done = 0;
+
+	for (i = 0; i < n; i++) {
+		page = lo / TK_PAGE_SIZE + i;
+		at = pte_locate(vm, page * TK_PAGE_SIZE, 1);
+		if (at == 0 || (*(e = fork_entry(vm, at)) & TK_PTE_W))
+			continue;
+		assert(dl->n_owned < dl->owned_cap);
+		*e |= TK_PTE_W;
+		dl->owned[dl->n_owned++] = (uint32_t)page;
+		dl->owned_bits[page / 64] |= 1ULL << (page % 64);
+		done++;
+	}
+	return (done);
+}
+
+/*
+ * How many pages around (va) to grant: the 64 KiB run, or only the page
+ * itself near the limit, or none (0) past it.  Near the limit, granted pages
+ * not written yet are taken back first, so the count is exact.
+ */
+static uint32_t
+grant_size(struct tk_vm *vm, uint64_t va, uint64_t *lo)
+{
+	struct tk_dirty_log *dl = vm->dlog;
+	uint32_t need = grantable(vm, *lo, GRANT_PAGES);
+
+	if (dl->max == 0 || tk_dirty_in_use(dl) + need <= dl->max)
+		return (GRANT_PAGES);
+	tk_pte_collect(vm, 1);
+	if (tk_dirty_in_use(dl) + grantable(vm, *lo, GRANT_PAGES) <= dl->max)
+		return (GRANT_PAGES);
+	*lo = va & ~(TK_PAGE_SIZE - 1);
+	return (tk_dirty_in_use(dl) + 1 <= dl->max ? 1 : 0);
 }
 
 int
 tk_pte_grant(struct tk_vm *vm, uint64_t va, uint64_t error)
 {
 	struct tk_dirty_log *dl = vm->dlog;
-	uint64_t lo = va & ~(GRANT_PAGES * TK_PAGE_SIZE - 1), at, size, *e;
-	uint32_t n = GRANT_PAGES, need, i;
+	uint64_t lo = va & ~(GRANT_PAGES * TK_PAGE_SIZE - 1), at, size;
+	uint32_t n;
 
 	if (dl == NULL || !dl->pte || vm->state != TK_STATE_IN_CALL ||
 	    (error & (PF_PRESENT | PF_WRITE | PF_USER | PF_RSVD | PF_FETCH)) !=
@@ -237,49 +285,37 @@ tk_pte_grant(struct tk_vm *vm, uint64_t va, uint64_t error)
 		    "tables that track the request's writes");
 		return (1);
 	}
+	/* The resumed exception wrote the kernel's stack: a reset puts it back. */
+	dl->granted = 1;
 	/* Granted already: a stale translation, gone with the CR3 reload on
 	 * the exception's way out. */
 	if (*fork_entry(vm, at) & TK_PTE_W)
 		return (1);
-	need = grantable(vm, lo, n);
-	if (dl->max != 0 && pages_in_use(dl) + need > dl->max) {
-		/* Exact now: what is granted and not written is taken back. */
-		tk_pte_collect(vm, 1);
-		if (pages_in_use(dl) + need > dl->max) {
-			lo = va & ~(TK_PAGE_SIZE - 1);
-			n = need = 1;
-		}
-		if (pages_in_use(dl) + need > dl->max) {
-			tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu "
-			    "KiB, all of its %llu KiB of request memory, and "
-			    "writes more", (unsigned long long)(pages_in_use(dl) * 4),
-			    (unsigned long long)(dl->max * 4));
-			return (1);
-		}
+	n = grant_size(vm, va, &lo);
+	if (n == 0) {
+		tk_stop(vm, TK_STOP_MEMORY, 0, 0, "the request wrote %llu KiB, "
+		    "all of its %llu KiB of request memory, and writes more",
+		    (unsigned long long)(tk_dirty_in_use(dl) * 4),
+		    (unsigned long long)(dl->max * 4));
+		return (1);
 	}
-	if (owned_reserve(vm, need) < 0) {
+	if (owned_reserve(vm, n) < 0) {
 		tk_stop(vm, TK_STOP_MEMORY, 0, 0, "out of host memory to track "
 		    "the request's writes");
 		return (1);
 	}
-	for (i = 0; i < n; i++) {
-		at = pte_locate(vm, lo + i * TK_PAGE_SIZE, 1);
-		if (at == 0 || (*(e = fork_entry(vm, at)) & TK_PTE_W))
-			continue;
-		*e |= TK_PTE_W;
-		dl->owned[dl->n_owned++] = (uint32_t)((lo / TK_PAGE_SIZE) + i);
-	}
-	dl->owned_unmarked += need;
-	dl->granted = 1;
+	dl->owned_unmarked += grant_run(vm, lo, n);
 	return (1);
 }
 
-/* A 4 KiB entry may differ from its pristine one by W and D, if SW_W. */
+/* Page (page)'s entry may differ from its pristine one by W and D, if we granted it. */
 static int
-entry_ok(uint64_t now, uint64_t pristine)
+entry_ok(const struct tk_dirty_log *dl, uint64_t now, uint64_t pristine,
+    uint64_t page)
 {
 	return (now == pristine || ((pristine & TK_PTE_SW_W) &&
-	    (now & ~(TK_PTE_W | TK_PTE_D)) == pristine));
+	    (now & ~(TK_PTE_W | TK_PTE_D)) == pristine &&
+	    tk_dirty_owned(dl, page)));
 }
 
 /* The fork's table for a 2 MiB leaf: its leaf's pages, one by one. */
@@ -292,7 +328,8 @@ split_ok(const struct tk_vm *fork, uint64_t pt, uint64_t leaf)
 	unsigned i;
 
 	for (i = 0; i < TK_PTE_ENTRIES; i++)
-		if (!entry_ok(e[i], (base + i * TK_PAGE_SIZE) | flags))
+		if (!entry_ok(fork->dlog, e[i], (base + i * TK_PAGE_SIZE) | flags,
+		    base / TK_PAGE_SIZE + i))
 			return (0);
 	return (1);
 }
@@ -329,8 +366,9 @@ pd_intact(const struct tk_vm *fork, uint64_t pd, uint64_t va)
 		if (page_same(fork, pt))
 			continue;
 		for (k = 0; k < TK_PTE_ENTRIES; k++)
-			if (!entry_ok(*fork_entry(fork, pt + k * 8),
-			    image_entry(fork, pt + k * 8)))
+			if (!entry_ok(dl, *fork_entry(fork, pt + k * 8),
+			    image_entry(fork, pt + k * 8),
+			    chunk * (TK_HUGE_SIZE / TK_PAGE_SIZE) + k))
 				return (0);
 	}
 	return (1);

@@ -203,9 +203,10 @@ tk_mem_user(struct tk_vm *vm, uint64_t gva, uint64_t len, int write)
 
 		tk_dirty_mark(vm, gva, len);
 		/* A host write for the guest counts as the guest's, now (what
-		 * the guest wrote itself is counted at the ring's harvests). */
+		 * the guest wrote itself is counted at the ring's harvests, or
+		 * with dirty bits, as the pages granted to it). */
 		if (vm->state == TK_STATE_IN_CALL && dl->max != 0 &&
-		    dl->pages - dl->base > dl->max) {
+		    tk_dirty_in_use(dl) > dl->max) {
 			tk_dirty_over_limit(vm);
 			return (NULL);
 		}

@@ -44,6 +44,9 @@ typedef int tk_probe_exit_fn(struct tk_vm *vm, unsigned port,
 /* The doorbell and the return hypercall are the ABI's, used by kernel.S. */
 _Static_assert(TK_DOORBELL_ADDR == TINYKVM_DOORBELL, "doorbell address");
 _Static_assert(TINYKVM_DOORBELL < TK_HUGE_SIZE, "doorbell in the kernel's 2 MiB");
+/* The platform word is the last of the user gate's page (read-only to the guest). */
+_Static_assert(TINYKVM_PLATFORM >= TK_UGATE_ADDR &&
+    TINYKVM_PLATFORM + 4 == TK_UGATE_ADDR + TK_PAGE_SIZE, "platform word");
 
 /* The exception frame kernel.S leaves on its stack, in qwords from the top of it. */
 #define TK_FRAME_ADDR		(TK_KSTACK_TOP - 7 * 8)
@@ -126,6 +129,7 @@ struct tk_dirty_log {
 	int			pte;
 	int			granted;	/* a grant since the last reset */
 	uint32_t		*owned;		/* page numbers */
+	uint64_t		*owned_bits;	/* the same, a bit each */
 	uint32_t		n_owned;
 	uint32_t		owned_cap;
 	uint64_t		owned_unmarked;
@@ -323,6 +327,25 @@ tk_dirty_bit_set(struct tk_dirty_log *dl, uint64_t page)
 	dl->bits[page / 64] |= bit;
 	dl->pages++;
 	return (1);
+}
+
+/* 1 if (page) is granted to the fork (dirty_pte.c). */
+static inline int
+tk_dirty_owned(const struct tk_dirty_log *dl, uint64_t page)
+{
+	return (dl->owned_bits != NULL &&
+	    ((dl->owned_bits[page / 64] >> (page % 64)) & 1));
+}
+
+/*
+ * Pages the running call may have written: those in the bitmap since it
+ * began, and with dirty bits, the pages granted and not in it, each of
+ * which the guest may still write without asking.
+ */
+static inline uint64_t
+tk_dirty_in_use(const struct tk_dirty_log *dl)
+{
+	return (dl->pages - dl->base + dl->owned_unmarked);
 }
 
 /* dirty.c */

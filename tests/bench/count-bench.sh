@@ -14,13 +14,18 @@
 # system calls per second over 20 s with a program loaded and no request.
 # Prints `name value` lines.  Root, and a kernel with tracefs.
 #
-# usage: tests/bench/count-bench.sh [--build DIR] [--count N] [--idle S]
+# Each case first gets --warmup requests, uncounted: every fork of the pool
+# (concurrency 4) has then served it once, so the counts are the steady
+# state, not the copy-on-write of a fork's first touch of its pages.
+#
+# usage: tests/bench/count-bench.sh [--build DIR] [--count N] [--idle S] [--warmup N]
 set -euo pipefail
 
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 build=$srcdir/build
 count=500
 idle=20
+warmup=16
 port=${COUNT_BENCH_PORT:-18081}
 
 while [ $# -gt 0 ]; do
@@ -28,6 +33,7 @@ while [ $# -gt 0 ]; do
 	--build) build=$(cd "${2:?}" && pwd); shift 2 ;;
 	--count) count=${2:?}; shift 2 ;;
 	--idle) idle=${2:?}; shift 2 ;;
+	--warmup) warmup=${2:?}; shift 2 ;;
 	*) sed -n '/^# usage:/,/^$/p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 	esac
 done
@@ -119,6 +125,9 @@ trace_stop() {
 counts() {
 	local name=$1 path=$2 sep='?'
 	case $path in *\?*) sep='&' ;; esac
+	[ "$warmup" -eq 0 ] || curl -sf -o /dev/null \
+	    "http://127.0.0.1:$port$path${sep}w=[1-$warmup]" ||
+	    { echo "count-bench: $path fails" >&2; exit 1; }
 	trace_start
 	curl -sf -o /dev/null "http://127.0.0.1:$port$path${sep}n=[1-$count]" ||
 	    { echo "count-bench: $path fails" >&2; exit 1; }

@@ -374,6 +374,35 @@ test_request_memory_limit(void **state)
 }
 
 /*
+ * The limit holds exactly, request after request: with dirty bits a fork
+ * keeps the pages its last request wrote granted, and a request near the
+ * limit has the granted pages it did not write taken back, not counted.
+ */
+static void
+test_request_memory_exact(void **state)
+{
+	struct tk_vm *main = main_vm(""), *fork = fork_of(main, 96 * 4096);
+	struct tk_result res;
+	uint64_t n = 100;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(call1(fork, H_DIRTY, 80), 0);
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+		assert_int_equal(tk_vm_call(fork, NULL, tk_vm_handler(fork,
+		    H_DIRTY), 1, &n, 5 * SECOND, &res), 0);
+		assert_int_equal(res.stop, TK_STOP_MEMORY);
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+		assert_int_equal(call1(fork, H_DIRTY, 40), 0);
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+		assert_int_equal(call1(fork, H_DIRTY, 88), 0);
+		assert_int_equal(tk_vm_reset(fork, TK_RESET_KEEP), 0);
+	}
+	tk_vm_destroy(fork);
+	tk_vm_destroy(main);
+}
+
+/*
  * munmap of data the image holds makes the host zero it in the fork, a
  * private copy per page: those copies count against the request memory
  * before any is made, not after the fork has copied them all.
@@ -657,6 +686,7 @@ main(void)
 		cmocka_unit_test(test_reset_after_triple_fault),
 		cmocka_unit_test(test_page_tables_restored),
 		cmocka_unit_test(test_request_memory_limit),
+		cmocka_unit_test(test_request_memory_exact),
 		cmocka_unit_test(test_host_discard_within_request_memory),
 		cmocka_unit_test(test_wait_twice_or_never),
 		cmocka_unit_test(test_fork_after_a_destroyed_one_is_pristine),

@@ -6,8 +6,11 @@
  * A hypercall is made like a Linux system call, with its number in rax and
  * up to six arguments in rdi, rsi, rdx, r10, r8, r9; the result comes back in
  * rax.  Either instruction works: SYSCALL, or a 4-byte store of eax to
- * TINYKVM_DOORBELL (cheaper where SYSCALL is emulated, as on PVM hosts).
- * Linux system calls keep their numbers (below TINYKVM_HC_BASE).
+ * TINYKVM_DOORBELL.  Which is cheaper depends on the host: SYSCALL where it
+ * reaches the sandbox's ring 0 (standard KVM: an I/O exit, nothing to
+ * emulate), the doorbell where SYSCALL is emulated (PVM).  The host says
+ * which in TINYKVM_PLATFORM before the program starts.  Linux system calls
+ * keep their numbers (below TINYKVM_HC_BASE).
  */
 #ifndef TINYKVM_ABI_H
 #define TINYKVM_ABI_H
@@ -20,6 +23,10 @@
 
 /* A store to this guest address exits to the host: the doorbell. */
 #define TINYKVM_DOORBELL		0xa000
+/* A read-only 32-bit word of platform flags the host sets at load. */
+#define TINYKVM_PLATFORM		0x9ffc
+/* SYSCALL is the cheaper way to make a hypercall here. */
+#define TINYKVM_PLATFORM_SYSCALL	0x1
 
 #define TINYKVM_HC_BASE			0x10000
 

@@ -120,8 +120,12 @@ tables_write(struct tk_vm *vm)
 	/* I/O map base past the limit: no I/O port is open to ring 3. */
 	memcpy(tss + 102, &(uint16_t){TSS_LIMIT + 1}, 2);
 
+	assert((uint64_t)(tk_ugate_end - tk_ugate_start) <=
+	    TINYKVM_PLATFORM - TK_UGATE_ADDR);
 	memcpy(vm->mem + TK_UGATE_ADDR, tk_ugate_start,
 	    (size_t)(tk_ugate_end - tk_ugate_start));
+	/* SYSCALL reaches our ring 0 until the probe finds otherwise. */
+	memcpy(vm->mem + TINYKVM_PLATFORM, &(uint32_t){TINYKVM_PLATFORM_SYSCALL}, 4);
 
 	memcpy(vm->mem + TK_KCODE_ADDR, tk_kernel_start,
 	    (size_t)(tk_kernel_end - tk_kernel_start));
@@ -377,6 +381,8 @@ tk_cpu_use_user_gate(struct tk_vm *vm)
 	uint64_t gate = TK_UGATE_ADDR;
 
 	vm->user_gate = 1;
+	/* SYSCALL now costs our gate and its doorbell: guests ring directly. */
+	memset(vm->mem + TINYKVM_PLATFORM, 0, 4);
 	return (msr_access(vm, KVM_SET_MSRS, MSR_LSTAR, &gate));
 }
 

@@ -61,6 +61,23 @@ tk_kernel_exceptions:
 	exception \v
 	.endr
 
+/*
+ * Where a call starts when the last run stopped in our SYSCALL entry (a
+ * hypercall made by SYSCALL, the respond that ended a request): still at
+ * CPL 0, the vCPU goes to ring 3 the way the entry would have, by SYSRET,
+ * with no segment to set from the host.  The host sets rcx to the gate
+ * below (tk_ugate_from_kernel*) and r11 to the flags; the gate puts the
+ * call's rcx and handler back from r10 and rbx.  The first form reloads CR3
+ * on the way (dirty_pte.c).
+ */
+	.globl	tk_kernel_to_user_flush, tk_kernel_to_user
+tk_kernel_to_user_flush:
+	movq	%cr3, %rax
+	movq	%rax, %cr3
+	xorl	%eax, %eax
+tk_kernel_to_user:
+	sysretq
+
 /* A grant may have taken W from other pages: no translation survives it. */
 tk_kernel_resume:
 	pushq	%rax
@@ -168,29 +185,41 @@ tk_ugate_call_fx:
 
 /*
  * The same, after a reset cleared dirty bits (dirty_pte.c): first our ring-0
- * entry reloads CR3, or a write through a stale translation would set no
- * dirty bit.  SYSCALL takes rcx and r11, which hold an argument and the
- * handler: they wait on the call's stack.
+ * entry reloads CR3, before any store, or a write through a stale
+ * translation would set no dirty bit.  SYSCALL takes rcx and r11: the host
+ * passes the fourth argument and the handler in r10 and rbx, as to the
+ * gates after a SYSRET below.
  */
 	.balign	16
 	.globl	tk_ugate_call_flush, tk_ugate_call_fx_flush
 tk_ugate_call_flush:
-	pushq	%rcx
-	pushq	%r11
 	movl	$TK_SYSCALL_TLB_FLUSH, %eax
 	syscall
-	popq	%r11
-	popq	%rcx
+	jmp	.Lugate_from_kernel
+
+	.balign	16
+	.globl	tk_ugate_from_kernel, tk_ugate_from_kernel_fx
+tk_ugate_from_kernel:
+.Lugate_from_kernel:
+	movq	%r10, %rcx
+	movq	%rbx, %r11
+	xorl	%ebx, %ebx
+	xorl	%r10d, %r10d
 	jmp	.Lugate_call
 
 	.balign	16
+tk_ugate_from_kernel_fx:
+.Lugate_from_kernel_fx:
+	movq	%r10, %rcx
+	movq	%rbx, %r11
+	xorl	%ebx, %ebx
+	xorl	%r10d, %r10d
+	jmp	.Lugate_call_fx
+
+	.balign	16
 tk_ugate_call_fx_flush:
-	pushq	%rcx
-	pushq	%r11
 	movl	$TK_SYSCALL_TLB_FLUSH, %eax
 	syscall
-	popq	%r11
-	popq	%rcx
-	jmp	.Lugate_call_fx
+	jmp	.Lugate_from_kernel_fx
 tk_ugate_end:
 	.section .note.GNU-stack,"",@progbits
