@@ -1,7 +1,7 @@
 #!/bin/bash
 # The VMOD under load (issue 4): starts a varnishd on loopback
 # (bench-varnish.sh) and measures /plain, /synth and /program with the same
-# wrk settings in one invocation.
+# wrk settings in one invocation, and the same for a 64 KiB writer.
 # Prints req/s, p50 and p99 per case, and synth's req/s as % of plain.
 # With --count N it then counts, per request over N sequential requests on
 # one connection, the system calls of the varnishd worker (strace -f): all
@@ -43,10 +43,11 @@ trap 'bench_varnish_stop; rm -rf "$work"' EXIT
 bench_varnish_start
 
 # wrk's --latency table gives p50 and p99; its summary, req/s.
+# run NAME [PATH]: PATH defaults to /NAME.
 run() {
-	local name=$1 out
+	local name=$1 path=${2:-/$1} out
 	out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency \
-	    "http://127.0.0.1:$port/$name")
+	    "http://127.0.0.1:$port$path")
 	echo "$out" >&2
 	echo "$out" | awk -v n="$name" '
 		function us(v) {
@@ -69,6 +70,9 @@ run() {
 	run plain
 	run synth
 	run program
+	# A request that writes 64 KiB (16 pages): what dirty tracking costs.
+	run synth_64k "/synth?dirty=16"
+	run program_64k "/program?dirty=16"
 } | tee "$work/results"
 awk '{ v[$1] = $2 } END {
 	printf "synth_percent_of_plain %.1f\n", v["synth_rps"] / v["plain_rps"] * 100
