@@ -74,6 +74,7 @@ struct tk_proc {
 	uint64_t		altstack[3];
 	uint64_t		tid_address;
 	uint64_t		handlers[TINYKVM_MAX_HANDLERS];
+	char			comm[16];	/* prctl's name, NUL-terminated */
 };
 
 struct tk_watch;

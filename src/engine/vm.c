@@ -50,9 +50,12 @@ image_load(struct tk_vm *vm, const char *path, const struct tk_vm_config *cfg,
 {
 	static const char *const no_env[] = { NULL };
 	const char *const default_argv[] = { path, NULL };
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	struct tk_elf_image elf;
 	int r;
 
+	/* Its name, as Linux sets it at exec: the file's, cut to 15 bytes. */
+	memcpy(vm->proc.comm, base, strnlen(base, sizeof vm->proc.comm - 1));
 	r = tk_kvm_vm_create(vm, 0, err, errlen);
 	if (r == 0)
 		r = tk_mem_create(vm, mem, cfg->forkable, err, errlen);

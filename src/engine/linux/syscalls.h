@@ -26,6 +26,7 @@ extern const struct tk_syscall tk_linux_io_calls[];
 extern const struct tk_syscall tk_linux_fs_calls[];
 extern const struct tk_syscall tk_linux_time_calls[];
 extern const struct tk_syscall tk_linux_proc_calls[];
+extern const struct tk_syscall tk_linux_self_calls[];
 
 /* The pid and tid the guest sees: it is alone in its world. */
 #define TK_GUEST_PID	1

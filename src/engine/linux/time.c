@@ -1,10 +1,15 @@
 /*
- * Clocks, from the host.  There is no vDSO in the guest, so every clock read
- * is a VM exit: programs that read the clock in a hot loop pay for it.
+ * Clocks and CPU time, from the host.  There is no vDSO in the guest, so
+ * every clock read is a VM exit: programs that read the clock in a hot loop
+ * pay for it.
  */
+#define _GNU_SOURCE		/* RUSAGE_THREAD */
 #include <errno.h>
+#include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/times.h>
 #include <time.h>
 #include <sys/syscall.h>
 
@@ -103,11 +108,66 @@ sys_getrandom(struct tk_vm *vm, const uint64_t *a)
 	return ((int64_t)done);
 }
 
+/*
+ * CPU time: the vCPU thread's, all counted as user time (the host's work
+ * for the guest included, which Linux would count as system time).
+ */
+static struct timespec
+cpu_time(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (ts);
+}
+
+static int64_t
+sys_getrusage(struct tk_vm *vm, const uint64_t *a)
+{
+	const int64_t who = (int64_t)a[0];
+	struct timespec ts = cpu_time();
+	struct rusage ru;
+
+	if (who != RUSAGE_SELF && who != RUSAGE_CHILDREN && who != RUSAGE_THREAD)
+		return (-EINVAL);
+	memset(&ru, 0, sizeof ru);
+	if (who != RUSAGE_CHILDREN) {	/* no child ever runs */
+		ru.ru_utime.tv_sec = ts.tv_sec;
+		ru.ru_utime.tv_usec = ts.tv_nsec / 1000;
+	}
+	return (tk_copy_to_guest(vm, a[1], &ru, sizeof ru));
+}
+
+/* Clock ticks as the guest's libc counts them (USER_HZ, 100 on x86-64). */
+#define USER_HZ		100
+
+static int64_t
+ticks(struct timespec ts)
+{
+	return ((int64_t)ts.tv_sec * USER_HZ + ts.tv_nsec / (1000000000 / USER_HZ));
+}
+
+static int64_t
+sys_times(struct tk_vm *vm, const uint64_t *a)
+{
+	struct timespec now;
+	struct tms t;
+
+	memset(&t, 0, sizeof t);
+	t.tms_utime = (clock_t)ticks(cpu_time());
+	if (a[0] != 0 && tk_copy_to_guest(vm, a[0], &t, sizeof t) < 0)
+		return (-EFAULT);
+	(void)clock_gettime(CLOCK_BOOTTIME, &now);
+	return (ticks(now));
+}
+
 const struct tk_syscall tk_linux_time_calls[] = {
 	{ SYS_gettimeofday, sys_gettimeofday },
 	{ SYS_time, sys_time },
 	{ SYS_clock_gettime, sys_clock_gettime },
 	{ SYS_clock_getres, sys_clock_getres },
 	{ SYS_getrandom, sys_getrandom },
+	{ SYS_getrusage, sys_getrusage },
+	{ SYS_times, sys_times },
 	{ 0, NULL },		/* the end: fn NULL */
 };
