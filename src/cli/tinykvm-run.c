@@ -21,6 +21,7 @@
 #define EXIT_SANDBOX	125
 #define EXIT_USAGE	2
 #define MAX_ENV		1024
+#define MAX_READ	256
 
 static const char *program;
 
@@ -32,6 +33,8 @@ struct cli_options {
 	const char		*envp[MAX_ENV + 1];
 	size_t			envc;
 	char			*headers[MAX_ENV];	/* --header, for req */
+	struct tk_read_path	reads[MAX_READ];	/* --allow-read */
+	unsigned		n_reads;
 	struct cli_request	req;
 	int			first;		/* PROGRAM's index in argv */
 };
@@ -41,6 +44,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tinykvm-run [--timeout SECONDS] [--max-memory MIB] "
 	    "[--env K=V]... [--verbose]\n"
+	    "           [--allow-read HOST[:GUEST]]...\n"
 	    "           [--get URL | --post URL [--type TYPE]] [--arg ARG] "
 	    "[--header 'N: V']...\n"
 	    "           PROGRAM [ARGS...]\n"
@@ -48,6 +52,10 @@ usage(FILE *f)
 	    "  --timeout SECONDS   stop the program after this long (default 10)\n"
 	    "  --max-memory MIB    guest memory (default 256)\n"
 	    "  --env K=V           add to the program's environment (empty by default)\n"
+	    "  --allow-read HOST[:GUEST]  let the program read host file or\n"
+	    "                      directory HOST, at GUEST (default: HOST) in its\n"
+	    "                      file system; nothing else exists for it, and\n"
+	    "                      nothing is writable (repeatable)\n"
 	    "  --verbose           say which KVM runs the program and which\n"
 	    "                      protections are on; report each unsupported\n"
 	    "                      system call once\n"
@@ -183,6 +191,31 @@ platform_report(struct tk_vm *vm)
 	fprintf(stderr, "tinykvm-run: platform: %s\n", line);
 }
 
+/* --allow-read HOST[:GUEST]: the first ':' ends HOST. */
+static int
+allow_read_parse(struct cli_options *o, const char *val)
+{
+	struct tk_read_path *rp = &o->reads[o->n_reads];
+	const char *colon = strchr(val, ':');
+	char *host;
+
+	if (*val == '\0' || colon == val || (colon != NULL && colon[1] != '/') ||
+	    o->n_reads >= MAX_READ) {
+		fprintf(stderr, "tinykvm-run: --allow-read wants HOST or "
+		    "HOST:/GUEST, at most %d times, not '%s'\n", MAX_READ, val);
+		return (EXIT_USAGE);
+	}
+	host = colon != NULL ? strndup(val, (size_t)(colon - val)) : NULL;
+	if (colon != NULL && host == NULL) {
+		perror("tinykvm-run");
+		return (EXIT_SANDBOX);
+	}
+	rp->host = colon != NULL ? host : val;
+	rp->guest = colon != NULL ? colon + 1 : NULL;
+	o->n_reads++;
+	return (0);
+}
+
 /* An option with a value, (val); 0, or EXIT_USAGE with the reason printed. */
 static int
 option_value(struct cli_options *o, const char *opt, const char *val)
@@ -217,6 +250,8 @@ option_value(struct cli_options *o, const char *opt, const char *val)
 			return (EXIT_USAGE);
 		}
 		o->headers[req->n_headers++] = (char *)(uintptr_t)val;
+	} else if (strcmp(opt, "--allow-read") == 0) {
+		return (allow_read_parse(o, val));
 	} else if (strcmp(opt, "--env") == 0) {
 		if (strchr(val, '=') == NULL || val[0] == '=' || o->envc >= MAX_ENV) {
 			fprintf(stderr, "tinykvm-run: --env wants K=V, not '%s'\n",
@@ -328,6 +363,8 @@ main(int argc, char **argv)
 	cfg.log = stdio_log;
 	cfg.hypercall = tkp_hypercall;
 	cfg.verbose = o.verbose;
+	cfg.read_paths = o.reads;
+	cfg.n_read_paths = o.n_reads;
 	if (o.req.method != NULL && strcmp(o.req.method, "POST") == 0 &&
 	    body_slurp(&o.req) < 0) {
 		fprintf(stderr, "tinykvm-run: cannot read the POST body from stdin\n");

@@ -129,6 +129,7 @@ core_from_image(struct tk_fork *f, struct tk_image *img,
 	fork->image = main;
 	fork->dlog = &f->dlog;
 	fork->lay = main->lay;
+	fork->fs = main->fs;
 	fork->cb = main->cb;
 	if (cfg->opaque != NULL)
 		fork->cb.opaque = cfg->opaque;

@@ -9,20 +9,30 @@
 #include <string.h>
 
 #include "tk_internal.h"
+#include "files.h"
 
 int
 tk_proc_copy(struct tk_proc *dst, const struct tk_proc *src)
 {
 	struct tk_vma *v = dst->vmas.v;
+	struct tk_files *files = dst->files;
 	unsigned cap = dst->vmas.cap;
 
+	/* First the descriptors: a failure leaves (dst) as it was but them. */
+	if (tk_files_copy(&files, src->files) < 0) {
+		dst->files = files;
+		return (-ENOMEM);
+	}
 	if (cap < src->vmas.n) {
 		cap = src->vmas.n + 16;
 		v = realloc(v, cap * sizeof *v);
-		if (v == NULL)
+		if (v == NULL) {
+			dst->files = files;
 			return (-ENOMEM);
+		}
 	}
 	memcpy(dst, src, sizeof *dst);
+	dst->files = files;
 	if (src->vmas.n > 0)
 		memcpy(v, src->vmas.v, src->vmas.n * sizeof *v);
 	dst->vmas.v = v;
@@ -56,6 +66,8 @@ tk_image_unref(struct tk_image *img)
 	tk_vm_core_release(&img->vm);
 	tk_vcpu_state_free(img->vcpu);
 	tk_vma_free(&img->proc.vmas);
+	tk_files_free(img->proc.files);
+	tk_fs_free((struct tk_fs *)(uintptr_t)img->vm.fs);
 	img->vm.magic = 0;
 	free(img);
 }

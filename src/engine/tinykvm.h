@@ -33,6 +33,16 @@ typedef int tk_hypercall_fn(void *opaque, struct tk_vm *vm, uint64_t nr,
 #define TK_MIN_MEMORY		(16 * TK_MIB)
 #define TK_MAX_MEMORY		(64ULL * 1024 * TK_MIB)
 
+/*
+ * A host file or directory the guest may read, seen at (guest) in its file
+ * system (NULL: at the host path).  Nothing else exists for the guest;
+ * nothing is writable.  Symlinks resolve in the guest's file system.
+ */
+struct tk_read_path {
+	const char		*host;
+	const char		*guest;
+};
+
 /* How a VM is made.  Zero-initialise, then set what you need. */
 struct tk_vm_config {
 	uint64_t		max_memory;	/* bytes of guest memory; 0: default */
@@ -45,6 +55,8 @@ struct tk_vm_config {
 	void			*opaque;	/* passed to the callbacks */
 	int			verbose;	/* log each unknown syscall once */
 	int			forkable;	/* memory shareable with forks */
+	const struct tk_read_path *read_paths;	/* what the guest may read */
+	unsigned		n_read_paths;
 };
 
 /* Why a run stopped. */

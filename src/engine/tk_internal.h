@@ -65,8 +65,12 @@ struct tk_vmas {
 	unsigned	cap;
 };
 
+struct tk_files;
+struct tk_fs;
+
 /* What the emulated Linux and our hypercalls remember: a reset restores it. */
 struct tk_proc {
+	struct tk_files		*files;		/* descriptors, cwd (files.h) */
 	uint64_t		brk_cur;	/* the program break, maybe unaligned */
 	struct tk_vmas		vmas;		/* mmap'ed ranges, sorted */
 	uint64_t		sigactions[64][4];
@@ -184,6 +188,8 @@ struct tk_vm {
 
 	struct tk_layout	lay;
 	struct tk_proc		proc;
+	/* What the guest may read (linux/paths.c): the image's; forks borrow it. */
+	const struct tk_fs	*fs;
 	uint64_t		unknown_seen[8];	/* syscalls < 512 logged */
 	struct tk_callbacks	cb;
 
@@ -453,6 +459,30 @@ int tk_vma_covers(const struct tk_vm *vm, uint64_t start, uint64_t end);
 int tk_vma_insert(struct tk_vm *vm, uint64_t start, uint64_t end);
 int tk_vma_remove(struct tk_vm *vm, uint64_t start, uint64_t end);
 void tk_vma_free(struct tk_vmas *vmas);
+
+/*
+ * linux/paths.c: the file system the guest sees, its allowed host paths.
+ * Guest paths given to it are absolute and normalised (tk_path_join).
+ */
+int tk_fs_open(struct tk_fs **fsp, const char *exe,
+    const struct tk_read_path *rp, unsigned n, char *err, size_t errlen);
+void tk_fs_free(struct tk_fs *fs);
+/* The program's own path: what readlink("/proc/self/exe") says. */
+const char *tk_fs_exe(const struct tk_fs *fs);
+/* (path) made absolute against (base), without ., .. or //; 0 or -errno.
+ * (out) may be (base). */
+int tk_path_join(char *out, size_t size, const char *base, const char *path);
+/* Opens (path) with (oflags), beneath its allowed directory: a host fd,
+ * or -1 with (*vdir) set for a virtual directory, or -errno. */
+int tk_fs_resolve(const struct tk_fs *fs, const char *path, int oflags,
+    int follow, int *vdir);
+/* 1 if (path) is in an allowed directory or leads to one. */
+int tk_fs_covers(const struct tk_fs *fs, const char *path);
+/* The entries of a virtual directory, or of host directory (fd), as
+ * linux_dirent64 records whose d_off is the next one's offset. */
+int tk_fs_vdir_list(const struct tk_fs *fs, const char *path, char **buf,
+    size_t *len);
+int tk_fs_dir_read(int fd, char **buf, size_t *len);
 
 /* elf.c: what an ELF file asks of us, checked before anything is loaded. */
 struct tk_elf_image {

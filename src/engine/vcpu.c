@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tk_internal.h"
+#include "files.h"
 
 int
 tk_vcpu_create(struct tk_vm *vm, char *err, size_t errlen)
@@ -138,4 +139,6 @@ tk_vm_core_release(struct tk_vm *vm)
 	vm->vcpu_fd = vm->vm_fd = -1;
 	tk_mem_destroy(vm);
 	tk_vma_free(&vm->proc.vmas);
+	tk_files_free(vm->proc.files);
+	vm->proc.files = NULL;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "tk_internal.h"
+#include "files.h"
 
 static pthread_once_t exits_once = PTHREAD_ONCE_INIT;
 
@@ -56,7 +57,15 @@ image_load(struct tk_vm *vm, const char *path, const struct tk_vm_config *cfg,
 
 	/* Its name, as Linux sets it at exec: the file's, cut to 15 bytes. */
 	memcpy(vm->proc.comm, base, strnlen(base, sizeof vm->proc.comm - 1));
-	r = tk_kvm_vm_create(vm, 0, err, errlen);
+	vm->proc.files = tk_files_new();
+	if (vm->proc.files == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-ENOMEM);
+	}
+	r = tk_fs_open((struct tk_fs **)(uintptr_t)&vm->fs, path,
+	    cfg->read_paths, cfg->n_read_paths, err, errlen);
+	if (r == 0)
+		r = tk_kvm_vm_create(vm, 0, err, errlen);
 	if (r == 0)
 		r = tk_mem_create(vm, mem, cfg->forkable, err, errlen);
 	if (r == 0)

@@ -1,22 +1,468 @@
 /*
- * The file system: there is none yet.  Calls that name a path fail as if the
- * path did not exist, so libc falls back the way it does in an empty chroot.
+ * Paths: open, stat, access, readlink, getcwd, chdir.  A guest path is
+ * copied, made absolute against the working directory or a directory fd,
+ * normalised, and opened by linux/paths.c beneath the allowed host
+ * directory it falls in: read-only, no escape.  Paths outside every allowed
+ * one do not exist (ENOENT); writing inside one gives EROFS, as a
+ * read-only mount would.  Only regular files and directories open: a FIFO
+ * or a device could block or reach hardware (EACCES).
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/syscall.h>
 
 #include "syscalls.h"
+#include "../files.h"
 
-static int64_t
-sys_no_such_file(struct tk_vm *vm, const uint64_t *a)
+/* A dirfd is an int: Linux reads 32 bits of the register, so do we. */
+#define AT_FDCWD_GUEST	((uint64_t)(uint32_t)AT_FDCWD)
+/* Flags an open may carry that change nothing read-only (or are ours). */
+#define OPEN_IGNORED	(O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_LARGEFILE | \
+			 O_NOATIME | O_DIRECT | O_SYNC | O_DSYNC | O_ASYNC | \
+			 O_APPEND | O_DIRECTORY | O_NOFOLLOW | O_PATH)
+#define OPEN_WRITING	(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_EXCL)
+
+/*
+ * The guest's (dirfd, pathname) as an absolute normalised path in a
+ * buffer of PATH_MAX the caller frees, or NULL with (*err).  An empty
+ * path is ENOENT unless (empty_ok): then it names (dirfd) itself, and
+ * (*err) is -ENOSYS to say so, when (dirfd) is a descriptor.
+ */
+static char *
+guest_path(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, int empty_ok,
+    int *err)
 {
-	(void)vm;
-	(void)a;
-	return (-ENOENT);
+	char *buf = malloc(2 * PATH_MAX), *out;
+	const char *base = vm->proc.files->cwd;
+	struct tk_ofd *o;
+	long n;
+
+	*err = -ENOMEM;
+	if (buf == NULL)
+		return (NULL);
+	dirfd = (uint32_t)dirfd;
+	out = buf + PATH_MAX;
+	n = tk_copy_string(vm, buf, gva, PATH_MAX);
+	o = dirfd == AT_FDCWD_GUEST ? NULL : tk_fd_get(vm->proc.files, dirfd);
+	if (n == 0 && empty_ok && dirfd != AT_FDCWD_GUEST)
+		n = o == NULL ? -EBADF : -ENOSYS;	/* (dirfd) itself */
+	else if (n == 0 && !empty_ok)
+		n = -ENOENT;
+	else if (n > 0 && buf[0] != '/' && dirfd != AT_FDCWD_GUEST) {
+		if (o == NULL)
+			n = -EBADF;
+		else if (o->kind != TK_FILE_DIR && o->kind != TK_FILE_PATH)
+			n = -ENOTDIR;
+		else
+			base = o->hf->path;
+	}
+	if (n >= 0)
+		n = tk_path_join(out, PATH_MAX, base, n == 0 ? "." : buf);
+	if (n < 0) {
+		*err = (int)n;
+		free(buf);
+		return (NULL);
+	}
+	memmove(buf, out, strlen(out) + 1);
+	return (buf);
+}
+
+/* Opens (path) for the guest: a new description, or -errno. */
+static int
+path_open(struct tk_vm *vm, const char *path, int flags, struct tk_ofd **op)
+{
+	int vdir, fd, r, kind = TK_FILE_REG;
+	int oflags = O_RDONLY | O_NONBLOCK | (flags & (O_DIRECTORY | O_PATH));
+	char *dirents = NULL;
+	size_t dlen = 0;
+	struct tk_hostfile *hf;
+	struct stat st;
+
+	fd = tk_fs_resolve(vm->fs, path, oflags, !(flags & O_NOFOLLOW), &vdir);
+	if (fd < 0 && !vdir)
+		return (fd);
+	if (vdir) {
+		kind = TK_FILE_DIR;
+		r = tk_fs_vdir_list(vm->fs, path, &dirents, &dlen);
+	} else if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (flags & O_PATH)
+		r = 0, kind = TK_FILE_PATH;
+	else if (S_ISDIR(st.st_mode)) {
+		kind = TK_FILE_DIR;
+		r = tk_fs_dir_read(fd, &dirents, &dlen);
+	} else
+		r = S_ISREG(st.st_mode) ? 0 : -EACCES;
+	if (r < 0) {
+		if (fd >= 0)
+			(void)close(fd);
+		return (r);
+	}
+	hf = tk_hostfile_new(fd, path, dirents, dlen, &r);
+	if (hf == NULL)
+		return (r);
+	*op = tk_ofd_new(kind, (flags & (O_NONBLOCK | O_APPEND | O_PATH)) |
+	    (kind == TK_FILE_DIR ? O_DIRECTORY : 0) | O_LARGEFILE, hf);
+	return (*op == NULL ? -ENOMEM : 0);
 }
 
 static int64_t
-sys_read_only(struct tk_vm *vm, const uint64_t *a)
+open_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t flags)
+{
+	struct tk_ofd *o = NULL;
+	char *path;
+	int r;
+
+	path = guest_path(vm, dirfd, gva, 0, &r);
+	if (path == NULL)
+		return (r);
+	/* O_TMPFILE holds O_DIRECTORY's bit: only both make it. */
+	if ((flags & OPEN_WRITING) || (flags & __O_TMPFILE) == __O_TMPFILE)
+		r = tk_fs_covers(vm->fs, path) ? -EROFS : -ENOENT;
+	else if (flags & ~(uint64_t)(OPEN_IGNORED | O_RDONLY))
+		r = -EINVAL;
+	else
+		r = path_open(vm, path, (int)flags, &o);
+	free(path);
+	if (r == 0) {
+		r = tk_fd_install(vm->proc.files, o, 0, 0,
+		    (flags & O_CLOEXEC) != 0);
+		if (r < 0)
+			tk_ofd_free(o);
+	}
+	return (r);
+}
+
+static int64_t
+sys_open(struct tk_vm *vm, const uint64_t *a)
+{
+	return (open_at(vm, AT_FDCWD_GUEST, a[0], a[1]));
+}
+
+static int64_t
+sys_openat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (open_at(vm, a[0], a[1], a[2]));
+}
+
+static int64_t
+sys_creat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (open_at(vm, AT_FDCWD_GUEST, a[0], O_CREAT | O_WRONLY | O_TRUNC));
+}
+
+/* openat2: its own resolve flags are ours already, or stricter than needed. */
+static int64_t
+sys_openat2(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t how[3];
+
+	if (a[3] < sizeof how || a[3] > 4096)
+		return (a[3] > 4096 ? -E2BIG : -EINVAL);
+	if (tk_copy_from_guest(vm, how, a[2], sizeof how) < 0)
+		return (-EFAULT);
+	return (open_at(vm, a[0], a[1], how[0]));
+}
+
+/*
+ * What stat says of (dirfd, gva), with AT_SYMLINK_NOFOLLOW and
+ * AT_EMPTY_PATH in (flags); for statx, the host fd it was read from, or
+ * -1 (the caller closes it).
+ */
+static int
+path_stat(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t flags,
+    struct stat *st, int *fdp)
+{
+	struct tk_ofd *o, dir = { .kind = TK_FILE_DIR };
+	char *path;
+	int r, vdir, fd;
+
+	*fdp = -1;
+	if (flags & ~(uint64_t)(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH |
+	    AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE))
+		return (-EINVAL);
+	path = guest_path(vm, dirfd, gva, (flags & AT_EMPTY_PATH) != 0, &r);
+	if (path == NULL && r == -ENOSYS) {
+		/* fstat(fd) as glibc makes it: fstatat(fd, "", AT_EMPTY_PATH). */
+		o = tk_fd_get(vm->proc.files, dirfd);
+		if (o->hf != NULL)
+			*fdp = dup(o->hf->fd);
+		return (tk_ofd_stat(vm, o, st));
+	}
+	if (path == NULL)
+		return (r);
+	fd = tk_fs_resolve(vm->fs, path, O_PATH,
+	    !(flags & AT_SYMLINK_NOFOLLOW), &vdir);
+	free(path);
+	if (vdir)
+		return (tk_ofd_stat(vm, &dir, st));
+	if (fd < 0)
+		return (fd);
+	if (fstat(fd, st) < 0) {
+		r = -errno;
+		(void)close(fd);
+		return (r);
+	}
+	*fdp = fd;
+	return (0);
+}
+
+static int64_t
+stat_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t buf,
+    uint64_t flags)
+{
+	struct stat st;
+	int r, fd;
+
+	r = path_stat(vm, dirfd, gva, flags, &st, &fd);
+	if (fd >= 0)
+		(void)close(fd);
+	return (r < 0 ? r : tk_copy_to_guest(vm, buf, &st, sizeof st));
+}
+
+static int64_t
+sys_stat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (stat_at(vm, AT_FDCWD_GUEST, a[0], a[1], 0));
+}
+
+static int64_t
+sys_lstat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (stat_at(vm, AT_FDCWD_GUEST, a[0], a[1], AT_SYMLINK_NOFOLLOW));
+}
+
+static int64_t
+sys_newfstatat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (stat_at(vm, a[0], a[1], a[2], a[3]));
+}
+
+static void
+statx_time(struct statx_timestamp *t, const struct timespec *ts)
+{
+	t->tv_sec = ts->tv_sec;
+	t->tv_nsec = (uint32_t)ts->tv_nsec;
+}
+
+static int64_t
+sys_statx(struct tk_vm *vm, const uint64_t *a)
+{
+	struct statx sx;
+	struct stat st;
+	int r, fd;
+
+	r = path_stat(vm, a[0], a[1], a[2] & ~(uint64_t)AT_STATX_SYNC_TYPE,
+	    &st, &fd);
+	if (r < 0)
+		return (r);
+	memset(&sx, 0, sizeof sx);
+	/* The host's own answer where there is a host file: it has more. */
+	if (fd >= 0 && statx(fd, "", AT_EMPTY_PATH, (unsigned)a[3], &sx) == 0) {
+		(void)close(fd);
+		return (tk_copy_to_guest(vm, a[4], &sx, sizeof sx));
+	}
+	if (fd >= 0)
+		(void)close(fd);
+	sx.stx_mask = STATX_BASIC_STATS;
+	sx.stx_blksize = (uint32_t)st.st_blksize;
+	sx.stx_nlink = (uint32_t)st.st_nlink;
+	sx.stx_uid = st.st_uid;
+	sx.stx_gid = st.st_gid;
+	sx.stx_mode = (uint16_t)st.st_mode;
+	sx.stx_ino = st.st_ino;
+	sx.stx_size = (uint64_t)st.st_size;
+	sx.stx_blocks = (uint64_t)st.st_blocks;
+	statx_time(&sx.stx_atime, &st.st_atim);
+	statx_time(&sx.stx_mtime, &st.st_mtim);
+	statx_time(&sx.stx_ctime, &st.st_ctim);
+	return (tk_copy_to_guest(vm, a[4], &sx, sizeof sx));
+}
+
+static int64_t
+access_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t mode,
+    uint64_t flags)
+{
+	struct stat st;
+	int r, fd;
+
+	if (mode & ~(uint64_t)(R_OK | W_OK | X_OK))
+		return (-EINVAL);
+	if (flags & ~(uint64_t)(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH))
+		return (-EINVAL);
+	r = path_stat(vm, dirfd, gva, flags & ~(uint64_t)AT_EACCESS, &st, &fd);
+	if (fd >= 0)
+		(void)close(fd);
+	if (r < 0)
+		return (r);
+	if (mode & W_OK)
+		return (-EROFS);
+	if ((mode & X_OK) && !(st.st_mode & 0111))
+		return (-EACCES);
+	return (0);
+}
+
+static int64_t
+sys_access(struct tk_vm *vm, const uint64_t *a)
+{
+	return (access_at(vm, AT_FDCWD_GUEST, a[0], a[1], 0));
+}
+
+static int64_t
+sys_faccessat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (access_at(vm, a[0], a[1], a[2], 0));
+}
+
+static int64_t
+sys_faccessat2(struct tk_vm *vm, const uint64_t *a)
+{
+	return (access_at(vm, a[0], a[1], a[2], a[3]));
+}
+
+static int64_t
+readlink_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t buf,
+    uint64_t size)
+{
+	char *path, *target;
+	int r, vdir, fd;
+	ssize_t n;
+
+	if ((int64_t)size <= 0)
+		return (-EINVAL);
+	path = guest_path(vm, dirfd, gva, 0, &r);
+	if (path == NULL)
+		return (r);
+	if (strcmp(path, "/proc/self/exe") == 0) {
+		n = (ssize_t)strlen(tk_fs_exe(vm->fs));
+		n = (uint64_t)n < size ? n : (ssize_t)size;
+		r = tk_copy_to_guest(vm, buf, tk_fs_exe(vm->fs), (uint64_t)n);
+		free(path);
+		return (r < 0 ? r : n);
+	}
+	fd = tk_fs_resolve(vm->fs, path, O_PATH, 0, &vdir);
+	free(path);
+	if (fd < 0)
+		return (vdir ? -EINVAL : fd);
+	target = malloc(PATH_MAX);
+	n = target == NULL ? -ENOMEM : readlinkat(fd, "", target, PATH_MAX);
+	if (n < 0 && target != NULL)
+		n = errno == ENOENT ? -EINVAL : -errno;
+	(void)close(fd);
+	if (n > 0) {
+		n = (uint64_t)n < size ? n : (ssize_t)size;
+		if (tk_copy_to_guest(vm, buf, target, (uint64_t)n) < 0)
+			n = -EFAULT;
+	}
+	free(target);
+	return (n);
+}
+
+static int64_t
+sys_readlink(struct tk_vm *vm, const uint64_t *a)
+{
+	return (readlink_at(vm, AT_FDCWD_GUEST, a[0], a[1], a[2]));
+}
+
+static int64_t
+sys_readlinkat(struct tk_vm *vm, const uint64_t *a)
+{
+	return (readlink_at(vm, a[0], a[1], a[2], a[3]));
+}
+
+static int64_t
+sys_getcwd(struct tk_vm *vm, const uint64_t *a)
+{
+	const char *cwd = vm->proc.files->cwd;
+	size_t len = strlen(cwd) + 1;
+
+	if (a[1] < len)
+		return (-ERANGE);
+	return (tk_copy_to_guest(vm, a[0], cwd, len) < 0 ? -EFAULT :
+	    (int64_t)len);
+}
+
+static int64_t
+sys_chdir(struct tk_vm *vm, const uint64_t *a)
+{
+	char *path;
+	int r, vdir, fd;
+
+	path = guest_path(vm, AT_FDCWD_GUEST, a[0], 0, &r);
+	if (path == NULL)
+		return (r);
+	fd = tk_fs_resolve(vm->fs, path, O_PATH | O_DIRECTORY, 1, &vdir);
+	if (fd >= 0)
+		(void)close(fd);
+	r = fd >= 0 || vdir ? tk_files_chdir(vm->proc.files, path) : fd;
+	free(path);
+	return (r);
+}
+
+static int64_t
+sys_fchdir(struct tk_vm *vm, const uint64_t *a)
+{
+	struct tk_ofd *o = tk_fd_get(vm->proc.files, a[0]);
+	struct stat st;
+
+	if (o == NULL)
+		return (-EBADF);
+	if (o->hf == NULL || tk_ofd_stat(vm, o, &st) < 0 || !S_ISDIR(st.st_mode))
+		return (-ENOTDIR);
+	return (tk_files_chdir(vm->proc.files, o->hf->path));
+}
+
+/* Calls that would change the file system: EROFS where it exists. */
+static int64_t
+write_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva)
+{
+	char *path;
+	int r;
+
+	path = guest_path(vm, dirfd, gva, 0, &r);
+	if (path == NULL)
+		return (r);
+	r = tk_fs_covers(vm->fs, path) ? -EROFS : -ENOENT;
+	free(path);
+	return (r);
+}
+
+static int64_t
+sys_write_path0(struct tk_vm *vm, const uint64_t *a)
+{
+	return (write_at(vm, AT_FDCWD_GUEST, a[0]));
+}
+
+static int64_t
+sys_write_path1(struct tk_vm *vm, const uint64_t *a)
+{
+	return (write_at(vm, AT_FDCWD_GUEST, a[1]));
+}
+
+static int64_t
+sys_write_at(struct tk_vm *vm, const uint64_t *a)
+{
+	return (write_at(vm, a[0], a[1]));
+}
+
+static int64_t
+sys_write_fd(struct tk_vm *vm, const uint64_t *a)
+{
+	struct tk_ofd *o = tk_fd_get(vm->proc.files, a[0]);
+
+	if (o == NULL)
+		return (-EBADF);
+	return (o->hf != NULL ? -EROFS : -EINVAL);
+}
+
+static int64_t
+sys_no_exec(struct tk_vm *vm, const uint64_t *a)
 {
 	(void)vm;
 	(void)a;
@@ -24,24 +470,46 @@ sys_read_only(struct tk_vm *vm, const uint64_t *a)
 }
 
 const struct tk_syscall tk_linux_fs_calls[] = {
-	{ SYS_open, sys_no_such_file },
-	{ SYS_stat, sys_no_such_file },
-	{ SYS_lstat, sys_no_such_file },
-	{ SYS_access, sys_no_such_file },
-	{ SYS_execve, sys_read_only },
-	{ SYS_chdir, sys_no_such_file },
-	{ SYS_mkdir, sys_read_only },
-	{ SYS_rmdir, sys_read_only },
-	{ SYS_creat, sys_read_only },
-	{ SYS_unlink, sys_read_only },
-	{ SYS_readlink, sys_no_such_file },
-	{ SYS_openat, sys_no_such_file },
-	{ SYS_mkdirat, sys_read_only },
-	{ SYS_unlinkat, sys_read_only },
-	{ SYS_readlinkat, sys_no_such_file },
-	{ SYS_faccessat, sys_no_such_file },
-	{ SYS_execveat, sys_read_only },
-	{ SYS_openat2, sys_no_such_file },
-	{ SYS_faccessat2, sys_no_such_file },
+	{ SYS_open, sys_open },
+	{ SYS_stat, sys_stat },
+	{ SYS_lstat, sys_lstat },
+	{ SYS_access, sys_access },
+	{ SYS_execve, sys_no_exec },
+	{ SYS_truncate, sys_write_path0 },
+	{ SYS_ftruncate, sys_write_fd },
+	{ SYS_getcwd, sys_getcwd },
+	{ SYS_chdir, sys_chdir },
+	{ SYS_fchdir, sys_fchdir },
+	{ SYS_rename, sys_write_path0 },
+	{ SYS_mkdir, sys_write_path0 },
+	{ SYS_rmdir, sys_write_path0 },
+	{ SYS_creat, sys_creat },
+	{ SYS_link, sys_write_path1 },
+	{ SYS_unlink, sys_write_path0 },
+	{ SYS_symlink, sys_write_path1 },
+	{ SYS_readlink, sys_readlink },
+	{ SYS_chmod, sys_write_path0 },
+	{ SYS_fchmod, sys_write_fd },
+	{ SYS_chown, sys_write_path0 },
+	{ SYS_fchown, sys_write_fd },
+	{ SYS_lchown, sys_write_path0 },
+	{ SYS_mknod, sys_write_path0 },
+	{ SYS_openat, sys_openat },
+	{ SYS_mkdirat, sys_write_at },
+	{ SYS_mknodat, sys_write_at },
+	{ SYS_fchownat, sys_write_at },
+	{ SYS_newfstatat, sys_newfstatat },
+	{ SYS_unlinkat, sys_write_at },
+	{ SYS_renameat, sys_write_at },
+	{ SYS_linkat, sys_write_at },
+	{ SYS_readlinkat, sys_readlinkat },
+	{ SYS_fchmodat, sys_write_at },
+	{ SYS_faccessat, sys_faccessat },
+	{ SYS_utimensat, sys_write_at },
+	{ SYS_renameat2, sys_write_at },
+	{ SYS_execveat, sys_no_exec },
+	{ SYS_statx, sys_statx },
+	{ SYS_openat2, sys_openat2 },
+	{ SYS_faccessat2, sys_faccessat2 },
 	{ 0, NULL },		/* the end: fn NULL */
 };

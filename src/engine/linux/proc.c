@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 
 #include "syscalls.h"
+#include "../files.h"
 
 #define ARCH_SET_FS	0x1002
 #define ARCH_GET_FS	0x1003
@@ -136,7 +137,7 @@ rlimit_of(const struct tk_vm *vm, uint64_t res, struct rlimit *rl)
 		rl->rlim_cur = rl->rlim_max = vm->mem_size;
 		break;
 	case RLIMIT_NOFILE:
-		rl->rlim_cur = rl->rlim_max = 3;
+		rl->rlim_cur = rl->rlim_max = TK_FDS_MAX;
 		break;
 	case RLIMIT_NPROC:
 		rl->rlim_cur = rl->rlim_max = 1;

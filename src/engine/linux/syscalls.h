@@ -28,6 +28,11 @@ extern const struct tk_syscall tk_linux_time_calls[];
 extern const struct tk_syscall tk_linux_proc_calls[];
 extern const struct tk_syscall tk_linux_self_calls[];
 
+struct stat;
+struct tk_ofd;
+/* io.c: what fstat says of a description. */
+int tk_ofd_stat(struct tk_vm *vm, struct tk_ofd *o, struct stat *st);
+
 /* The pid and tid the guest sees: it is alone in its world. */
 #define TK_GUEST_PID	1
 
