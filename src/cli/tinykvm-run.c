@@ -191,27 +191,22 @@ platform_report(struct tk_vm *vm)
 	fprintf(stderr, "tinykvm-run: platform: %s\n", line);
 }
 
-/* --allow-read HOST[:GUEST]: the first ':' ends HOST. */
+/* --allow-read HOST[:GUEST] */
 static int
 allow_read_parse(struct cli_options *o, const char *val)
 {
-	struct tk_read_path *rp = &o->reads[o->n_reads];
-	const char *colon = strchr(val, ':');
-	char *host;
+	int r = o->n_reads < MAX_READ ?
+	    tk_read_path_parse(val, &o->reads[o->n_reads]) : -EINVAL;
 
-	if (*val == '\0' || colon == val || (colon != NULL && colon[1] != '/') ||
-	    o->n_reads >= MAX_READ) {
+	if (r == -ENOMEM) {
+		perror("tinykvm-run");
+		return (EXIT_SANDBOX);
+	}
+	if (r < 0) {
 		fprintf(stderr, "tinykvm-run: --allow-read wants HOST or "
 		    "HOST:/GUEST, at most %d times, not '%s'\n", MAX_READ, val);
 		return (EXIT_USAGE);
 	}
-	host = colon != NULL ? strndup(val, (size_t)(colon - val)) : NULL;
-	if (colon != NULL && host == NULL) {
-		perror("tinykvm-run");
-		return (EXIT_SANDBOX);
-	}
-	rp->host = colon != NULL ? host : val;
-	rp->guest = colon != NULL ? colon + 1 : NULL;
 	o->n_reads++;
 	return (0);
 }

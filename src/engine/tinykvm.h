@@ -43,6 +43,14 @@ struct tk_read_path {
 	const char		*guest;
 };
 
+/*
+ * Splits "HOST[:/GUEST]", how users write a read path (tinykvm-run's
+ * --allow-read, the VMOD's allowed_paths): the first ':' ends HOST.
+ * rp->host is the caller's to free(); rp->guest points into (spec).
+ * -EINVAL if (spec) is not of that form, -ENOMEM.
+ */
+int tk_read_path_parse(const char *spec, struct tk_read_path *rp);
+
 /* How a VM is made.  Zero-initialise, then set what you need. */
 struct tk_vm_config {
 	uint64_t		max_memory;	/* bytes of guest memory; 0: default */

@@ -2,6 +2,7 @@
  * configure()'s JSON, read with jansson.  Every key is checked for its type
  * and range: a mistake fails the VCL load with the program and the key named.
  */
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,13 +200,45 @@ key_parse(struct tkvmod_config *cfg, const char *name, const char *key,
 	} else if (strcmp(key, "arguments") != 0 &&
 	    strcmp(key, "environment") != 0 &&
 	    strcmp(key, "allowed_urls") != 0 &&
+	    strcmp(key, "allowed_paths") != 0 &&
 	    strcmp(key, "fetch_methods") != 0) {
 		return (bad(err, errlen, name, key, "is unknown (known: filename, "
 		    "concurrency, max_memory, max_request_memory, max_boot_time, "
 		    "max_request_time, max_queue_time, ephemeral, arguments, "
-		    "environment, allowed_urls, fetch_methods, fetch_timeout, "
-		    "max_fetch_size)"));
+		    "environment, allowed_urls, allowed_paths, fetch_methods, "
+		    "fetch_timeout, max_fetch_size)"));
 	}
+	return (0);
+}
+
+/* allowed_paths: "HOST" or "HOST:/GUEST", as tinykvm-run's --allow-read. */
+static int
+paths_get(struct tkvmod_config *cfg, json_t *v, const char *name, char *err,
+    size_t errlen)
+{
+	char **specs = strings_get(v, NULL, name, "allowed_paths", 0, err,
+	    errlen);
+	unsigned n = 0;
+	int r = 0;
+
+	if (specs == NULL)
+		return (-1);
+	while (specs[n] != NULL)
+		n++;
+	cfg->read_paths = calloc(n + 1, sizeof *cfg->read_paths);
+	for (unsigned i = 0; cfg->read_paths != NULL && r == 0 && i < n; i++) {
+		r = tk_read_path_parse(specs[i], &cfg->read_paths[i]);
+		/* Its guest part points into specs[i]: keep that. */
+		if (r == 0 && cfg->read_paths[i].host[0] != '/')
+			r = -EINVAL;
+		if (r == 0 || cfg->read_paths[i].host != NULL)
+			cfg->n_read_paths = i + 1;
+	}
+	cfg->read_specs = specs;
+	if (cfg->read_paths == NULL || r != 0)
+		return (bad(err, errlen, name, "allowed_paths", r == -EINVAL ?
+		    "must hold absolute paths \"HOST\" or \"HOST:/GUEST\"" :
+		    "could not be stored (out of memory)"));
 	return (0);
 }
 
@@ -233,6 +266,9 @@ config_finish(struct tkvmod_config *cfg, json_t *root, const char *name,
 	cfg->allowed_urls = strings_get(json_object_get(root, "allowed_urls"),
 	    NULL, name, "allowed_urls", 0, err, errlen);
 	if (cfg->allowed_urls == NULL || allowed_compile(cfg, name, err, errlen))
+		return (-1);
+	if (paths_get(cfg, json_object_get(root, "allowed_paths"), name, err,
+	    errlen) != 0)
 		return (-1);
 	cfg->fetch_methods = strings_get(json_object_get(root, "fetch_methods"),
 	    NULL, name, "fetch_methods", 0, err, errlen);
@@ -290,6 +326,10 @@ tkvmod_config_free(struct tkvmod_config *cfg)
 	free(cfg->allowed_re);
 	strings_free(cfg->allowed_urls);
 	strings_free(cfg->fetch_methods);
+	for (unsigned i = 0; i < cfg->n_read_paths; i++)
+		free((char *)(uintptr_t)cfg->read_paths[i].host);
+	free(cfg->read_paths);
+	strings_free(cfg->read_specs);
 	strings_free(cfg->argv);
 	strings_free(cfg->envp);
 	memset(cfg, 0, sizeof *cfg);

@@ -94,6 +94,8 @@ program_boot(struct tkvmod_program *p)
 		.max_memory = p->cfg.max_memory,
 		.argv = (const char *const *)p->cfg.argv,
 		.envp = (const char *const *)p->cfg.envp,
+		.read_paths = p->cfg.read_paths,
+		.n_read_paths = p->cfg.n_read_paths,
 		.hypercall = tkp_hypercall,
 		.write = tkp_guest_write,
 		.forkable = 1,

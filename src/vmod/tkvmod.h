@@ -29,6 +29,10 @@ struct tkvmod_config {
 	int		ephemeral;
 	char		**argv;			/* filename, arguments, NULL */
 	char		**envp;			/* NULL-terminated */
+	/* allowed_paths: what the program may read (the engine checks them). */
+	struct tk_read_path *read_paths;
+	unsigned	n_read_paths;
+	char		**read_specs;		/* what read_paths point into */
 	/* fetch(): what a program may reach, how long, how much. */
 	char		**allowed_urls;		/* prefixes, or "^regex" */
 	regex_t		*allowed_re;		/* compiled, per entry (NULL: prefix) */

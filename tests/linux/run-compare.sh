@@ -205,9 +205,21 @@ runner_trouble() {
 compare() {
 	local name=$1 in=$2
 	shift 2
+	compare_opts "$name" "$in" -- "$@"
+}
+
+# compare_opts (name) (stdin) (runner options...) -- (envs...) -- (program) (args...)
+compare_opts() {
+	local name=$1 in=$2 opts=()
+	shift 2
+	while [ "$1" != "--" ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
 	selected "$name" || return 0
 	run_native "$in" "" "$@"
-	run_sandbox "$in" -- "$@"
+	run_sandbox "$in" "${opts[@]}" -- "$@"
 	diagnose
 	local trouble
 	trouble=$(runner_trouble)
@@ -334,6 +346,56 @@ make_inputs() {
 		echo "${words[i % 8]} $((i * 7919 % 1000)) ${words[i * 3 % 8]} line-$i"
 	done >"$tmp/text"
 	sort "$tmp/text" >"$tmp/sorted"
+	make_tree
+}
+
+# The directory the file tests may read, and what lies around it.
+make_tree() {
+	tree=$tmp/tree
+	mkdir -p "$tree/sub/deeper"
+	echo "hello, files of the sandbox" >"$tree/a.txt"
+	echo "in sub" >"$tree/sub/b.txt"
+	cp "$tmp/text" "$tree/sub/deeper/text"
+	local i
+	cp "$tmp/bytes" "$tree/big.bin"
+	for ((i = 0; i < 12; i++)); do	# 1 MiB
+		cat "$tree/big.bin" "$tree/big.bin" >"$tmp/twice"
+		mv "$tmp/twice" "$tree/big.bin"
+	done
+	ln -s a.txt "$tree/link"
+	ln -s ../secret "$tree/up"
+	ln -s "$tmp/secret" "$tree/abs"
+	ln -s /proc/self/root/etc/passwd "$tree/magic"
+	echo "not for the guest" >"$tmp/secret"
+}
+
+# sandbox_refuses (name) (runner options...) -- (program) (args...): the
+# program exits 1 as it would for a missing file, naming ENOENT's text.
+sandbox_refuses() {
+	local name=$1
+	shift
+	local opts=()
+	while [ "$1" != "--" ]; do
+		opts+=("$1")
+		shift
+	done
+	shift
+	selected "$name" || return 0
+	n_rc="(not run)"
+	: >"$tmp/n.out"
+	run_sandbox /dev/null "${opts[@]}" -- -- "$@"
+	diagnose
+	local trouble
+	trouble=$(runner_trouble)
+	if [ -n "$trouble" ]; then
+		fail "$name" "$trouble"
+	elif [ "$r_rc" != 1 ]; then
+		fail "$name" "exit status $r_rc, want 1"
+	elif ! grep -q 'No such file or directory' "$tmp/r.err"; then
+		fail "$name" "stderr does not say 'No such file or directory'"
+	else
+		pass "$name"
+	fi
 }
 
 check_guest() {
@@ -355,6 +417,10 @@ check_guest() {
 		compare "$name: empty input" "$tmp/empty" -- "$prog"
 		;;
 	hash_bench) compare "$name: 2 passes" /dev/null -- "$prog" 2 ;;
+	files)
+		compare_opts "$name: --allow-read" /dev/null \
+		    --allow-read "$tree" -- -- "$prog" "$tree"
+		;;
 	*) compare "$name" /dev/null -- "$prog" ;;
 	esac
 }
@@ -489,6 +555,71 @@ check_busybox() {
 	bb "$t" xxd
 	bb "$t" hexdump -C
 	bb "$t" tee
+	check_busybox_files
+}
+
+# Applets reading an allowed directory (and /etc/passwd, /etc/group for
+# owner names) must print what they print natively; reaching out of it is
+# ENOENT, as for a file that does not exist.
+check_busybox_files() {
+	local a=(--allow-read "$tree" --allow-read /etc/passwd --allow-read /etc/group)
+	local z=/dev/null
+	compare_opts "busybox cat (allowed file)" $z "${a[@]}" -- LC_ALL=C -- \
+	    "$busybox" cat "$tree/a.txt" "$tree/link" "$tree/sub/b.txt"
+	compare_opts "busybox sha256sum (allowed 1 MiB file)" $z "${a[@]}" -- \
+	    LC_ALL=C -- "$busybox" sha256sum "$tree/big.bin" "$tree/sub/deeper/text"
+	compare_opts "busybox ls -la (allowed directory)" $z "${a[@]}" -- \
+	    LC_ALL=C -- "$busybox" ls -la "$tree/sub" "$tree/sub/deeper"
+	compare_opts "busybox ls -lR" $z "${a[@]}" -- LC_ALL=C -- \
+	    "$busybox" ls -lR "$tree"
+	compare_opts "busybox find" $z "${a[@]}" -- LC_ALL=C -- \
+	    "$busybox" find "$tree" -name '*.txt'
+	compare_opts "busybox tar -c (every file, its owner)" $z "${a[@]}" -- \
+	    LC_ALL=C -- "$busybox" tar -cf - -C "$tree" .
+	compare_opts "busybox wc, head, grep -r" $z "${a[@]}" -- LC_ALL=C -- \
+	    "$busybox" grep -r -c alpha "$tree/sub"
+	compare_opts "busybox stat -L" $z "${a[@]}" -- LC_ALL=C -- \
+	    "$busybox" stat -L -c '%n %s %F %a' "$tree/link" "$tree/sub"
+	compare_opts "busybox readlink" $z "${a[@]}" -- LC_ALL=C -- \
+	    "$busybox" readlink "$tree/link" "$tree/up"
+	sandbox_refuses "refused: a file outside the list" "${a[@]}" -- \
+	    "$busybox" cat "$tmp/secret"
+	sandbox_refuses "refused: .. out of an allowed directory" "${a[@]}" -- \
+	    "$busybox" cat "$tree/../secret"
+	sandbox_refuses "refused: a relative symlink out" "${a[@]}" -- \
+	    "$busybox" cat "$tree/up"
+	sandbox_refuses "refused: an absolute symlink out" "${a[@]}" -- \
+	    "$busybox" cat "$tree/abs"
+	sandbox_refuses "refused: a /proc magic link" "${a[@]}" -- \
+	    "$busybox" cat "$tree/magic"
+	sandbox_refuses "refused: /proc/self/root" "${a[@]}" -- \
+	    "$busybox" cat /proc/self/root/etc/passwd
+	sandbox_refuses "refused: no --allow-read, nothing" -- \
+	    "$busybox" cat "$tree/a.txt"
+	compare_guest_path
+}
+
+# --allow-read HOST:GUEST: the guest sees the directory and a file where
+# it was told, and the ancestors as directories that lead only there.
+compare_guest_path() {
+	local name="busybox --allow-read HOST:GUEST"
+	local a=(--allow-read "$tree:/data" --allow-read "$tree/a.txt:/etc/motd")
+	selected "$name" || return 0
+	n_rc=0
+	printf '%s\n' "hello, files of the sandbox" "in sub" "/:" "data" "etc" \
+	    "" "/etc:" "motd" >"$tmp/want"
+	run_sandbox /dev/null "${a[@]}" -- -- "$busybox" cat /etc/motd /data/sub/b.txt
+	cp "$tmp/r.out" "$tmp/got"
+	run_sandbox /dev/null "${a[@]}" -- -- "$busybox" ls -1 / /etc
+	cat "$tmp/r.out" >>"$tmp/got"
+	cp "$tmp/want" "$tmp/n.out"
+	cp "$tmp/got" "$tmp/r.out"
+	diagnose
+	if [ "$r_rc" != 0 ] || ! cmp -s "$tmp/want" "$tmp/got"; then
+		fail "$name" "exit status $r_rc or stdout differs"
+	else
+		pass "$name"
+	fi
 }
 
 # --- main -----------------------------------------------------------------

@@ -22,10 +22,9 @@
 
 /* A dirfd is an int: Linux reads 32 bits of the register, so do we. */
 #define AT_FDCWD_GUEST	((uint64_t)(uint32_t)AT_FDCWD)
-/* Flags an open may carry that change nothing read-only (or are ours). */
-#define OPEN_IGNORED	(O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_LARGEFILE | \
-			 O_NOATIME | O_DIRECT | O_SYNC | O_DSYNC | O_ASYNC | \
-			 O_APPEND | O_DIRECTORY | O_NOFOLLOW | O_PATH)
+/* The kernel's O_LARGEFILE: glibc's headers make it 0 on x86-64, musl
+ * passes the real bit. */
+#define KERNEL_O_LARGEFILE	0100000
 #define OPEN_WRITING	(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_EXCL)
 
 /*
@@ -108,7 +107,7 @@ path_open(struct tk_vm *vm, const char *path, int flags, struct tk_ofd **op)
 	if (hf == NULL)
 		return (r);
 	*op = tk_ofd_new(kind, (flags & (O_NONBLOCK | O_APPEND | O_PATH)) |
-	    (kind == TK_FILE_DIR ? O_DIRECTORY : 0) | O_LARGEFILE, hf);
+	    (kind == TK_FILE_DIR ? O_DIRECTORY : 0) | KERNEL_O_LARGEFILE, hf);
 	return (*op == NULL ? -ENOMEM : 0);
 }
 
@@ -125,9 +124,7 @@ open_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t flags)
 	/* O_TMPFILE holds O_DIRECTORY's bit: only both make it. */
 	if ((flags & OPEN_WRITING) || (flags & __O_TMPFILE) == __O_TMPFILE)
 		r = tk_fs_covers(vm->fs, path) ? -EROFS : -ENOENT;
-	else if (flags & ~(uint64_t)(OPEN_IGNORED | O_RDONLY))
-		r = -EINVAL;
-	else
+	else	/* Linux ignores the flags it does not know; so do we. */
 		r = path_open(vm, path, (int)flags, &o);
 	free(path);
 	if (r == 0) {

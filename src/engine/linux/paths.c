@@ -393,6 +393,19 @@ tk_fs_dir_read(int fd, char **bufp, size_t *lenp)
 	return (0);
 }
 
+int
+tk_read_path_parse(const char *spec, struct tk_read_path *rp)
+{
+	const char *colon = strchr(spec, ':');
+
+	if (*spec == '\0' || colon == spec || (colon != NULL && colon[1] != '/'))
+		return (-EINVAL);
+	rp->host = colon != NULL ? strndup(spec, (size_t)(colon - spec)) :
+	    strdup(spec);
+	rp->guest = colon != NULL ? colon + 1 : NULL;
+	return (rp->host == NULL ? -ENOMEM : 0);
+}
+
 void
 tk_fs_free(struct tk_fs *fs)
 {

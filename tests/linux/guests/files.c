@@ -4,7 +4,9 @@
  * call answered, so a native run and a sandboxed one (--allow-read DIR)
  * must print the same.  Without arguments it says so and exits 0.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +131,17 @@ paths(const char *top)
 	say("back at top", getcwd(buf, sizeof buf) != NULL &&
 	    strcmp(buf, top) == 0);
 	say("stat through file", stat("a.txt/x", &st));
+	say("open bad pointer", open((const char *)8, O_RDONLY));
+	say("open unmapped pointer", open((const char *)0x7ff0, O_RDONLY));
+	{
+		static char longp[PATH_MAX + 100];
+
+		memset(longp, 'x', sizeof longp - 1);
+		say("open over-long path", open(longp, O_RDONLY));
+		for (size_t i = 0; i + 2 < sizeof longp - 1; i += 2)
+			memcpy(longp + i, "./", 2);
+		say("over-long in dots", open(longp, O_RDONLY));
+	}
 	n = readlink("/proc/self/exe", buf, sizeof buf - 1);
 	buf[n > 0 ? n : 0] = '\0';
 	say("exe is absolute", buf[0] == '/');
