@@ -62,7 +62,24 @@ header_check(Elf *e, GElf_Ehdr *eh, char *err, size_t errlen)
 struct segments {
 	uint64_t	lo, hi, phdr;
 	size_t		phnum;
+	uint64_t	interp_off, interp_len;
 };
+
+/* PT_INTERP: a path, NUL-terminated, inside the file. */
+static int
+interp_check(const GElf_Phdr *ph, const void *data, size_t size,
+    struct segments *sg, char *err, size_t errlen)
+{
+	if (ph->p_filesz < 2 || ph->p_filesz > 4096 || ph->p_offset > size ||
+	    ph->p_filesz > size - ph->p_offset ||
+	    ((const char *)data)[ph->p_offset + ph->p_filesz - 1] != '\0' ||
+	    memchr((const char *)data + ph->p_offset, '\0', ph->p_filesz - 1))
+		return (fail(err, errlen, -ENOEXEC,
+		    "ELF has a malformed interpreter path (PT_INTERP)"));
+	sg->interp_off = ph->p_offset;
+	sg->interp_len = ph->p_filesz - 1;
+	return (0);
+}
 
 static int
 segment_check(const GElf_Phdr *ph, size_t size, char *err, size_t errlen)
@@ -80,8 +97,8 @@ segment_check(const GElf_Phdr *ph, size_t size, char *err, size_t errlen)
 }
 
 static int
-segments_scan(Elf *e, const GElf_Ehdr *eh, size_t size, struct segments *sg,
-    char *err, size_t errlen)
+segments_scan(Elf *e, const GElf_Ehdr *eh, const void *data, size_t size,
+    struct segments *sg, char *err, size_t errlen)
 {
 	GElf_Phdr ph;
 	int loads = 0;
@@ -93,9 +110,9 @@ segments_scan(Elf *e, const GElf_Ehdr *eh, size_t size, struct segments *sg,
 		if (gelf_getphdr(e, (int)i, &ph) == NULL)
 			return (fail(err, errlen, -ENOEXEC,
 			    "ELF program header is truncated"));
-		if (ph.p_type == PT_INTERP)
-			return (fail(err, errlen, -ENOEXEC, "dynamic ELF (it "
-			    "needs an interpreter) is not yet supported"));
+		if (ph.p_type == PT_INTERP &&
+		    interp_check(&ph, data, size, sg, err, errlen) < 0)
+			return (-ENOEXEC);
 		if (ph.p_type == PT_PHDR)
 			sg->phdr = ph.p_vaddr;
 		if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
@@ -139,6 +156,9 @@ image_place(const GElf_Ehdr *eh, const struct segments *sg,
 	img->phdr = sg->phdr ? sg->phdr + img->bias : 0;
 	img->phnum = sg->phnum;
 	img->phentsize = eh->e_phentsize;
+	img->interp_off = sg->interp_off;
+	img->interp_len = sg->interp_len;
+	img->start = img->entry;
 	return (0);
 }
 
@@ -160,7 +180,7 @@ tk_elf_inspect(const void *data, size_t size, struct tk_elf_image *img,
 	e = elf_memory((char *)(uintptr_t)data, size);
 	r = header_check(e, &eh, err, errlen);
 	if (r == 0)
-		r = segments_scan(e, &eh, size, &sg, err, errlen);
+		r = segments_scan(e, &eh, data, size, &sg, err, errlen);
 	if (r == 0)
 		r = image_place(&eh, &sg, img, err, errlen);
 	if (e != NULL)
@@ -168,21 +188,16 @@ tk_elf_inspect(const void *data, size_t size, struct tk_elf_image *img,
 	return (r);
 }
 
+/* Reads all of (fd), which it closes: a regular file of at most 1 GiB. */
 static int
-file_read(const char *path, void **datap, size_t *sizep, char *err, size_t errlen)
+fd_read_all(int fd, void **datap, size_t *sizep, char *err, size_t errlen)
 {
 	struct stat st;
 	size_t done = 0;
 	ssize_t n;
 	void *data;
-	int fd, r;
+	int r;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot open it: %s", strerror(errno));
-		return (r);
-	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		return (fail(err, errlen, -ENOEXEC, "not a regular file"));
@@ -211,6 +226,19 @@ file_read(const char *path, void **datap, size_t *sizep, char *err, size_t errle
 	*datap = data;
 	*sizep = done;
 	return (0);
+}
+
+static int
+file_read(const char *path, void **datap, size_t *sizep, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot open it: %s", strerror(errno));
+		return (r);
+	}
+	return (fd_read_all(fd, datap, sizep, err, errlen));
 }
 
 static uint64_t
@@ -267,12 +295,56 @@ segments_load(struct tk_vm *vm, const void *data, size_t size,
 	return (r);
 }
 
+/*
+ * The interpreter a dynamic program names, read as the guest would read
+ * it (its file system, linux/paths.c), validated, and placed on the next
+ * 2 MiB boundary above the program: (ip) its image, (span) both.
+ */
+static int
+interp_load(struct tk_vm *vm, const void *data, struct tk_elf_image *img,
+    struct tk_elf_image *ip, void **idata, size_t *isize, char *err,
+    size_t errlen)
+{
+	const char *name = (const char *)data + img->interp_off;
+	char path[4096], why[200] = "";
+	uint64_t base;
+	int fd, vdir, r;
+
+	r = tk_fs_add_system_libs((struct tk_fs *)(uintptr_t)vm->fs, err,
+	    errlen);
+	if (r < 0)
+		return (r);
+	r = tk_path_join(path, sizeof path, "/", name);
+	fd = r < 0 ? r : tk_fs_resolve(vm->fs, path, O_RDONLY, 1, &vdir);
+	if (fd >= 0)
+		r = fd_read_all(fd, idata, isize, why, sizeof why);
+	else
+		r = fd == -1 ? -EISDIR : fd;
+	if (r == 0)
+		r = tk_elf_inspect(*idata, *isize, ip, why, sizeof why);
+	if (r == 0 && (!ip->pie || ip->interp_len != 0))
+		r = fail(why, sizeof why, -ENOEXEC, "not a shared object "
+		    "without an interpreter of its own");
+	if (r < 0) {
+		snprintf(err, errlen, "its interpreter %.200s: %s", name,
+		    why[0] ? why : strerror(-r));
+		return (r);
+	}
+	base = (img->hi + img->bias + TK_HUGE_SIZE - 1) & ~(TK_HUGE_SIZE - 1);
+	ip->entry += base - ip->lo - ip->bias;
+	ip->bias = base - ip->lo;
+	img->interp_base = ip->bias;
+	img->start = ip->entry;
+	return (0);
+}
+
 int
 tk_elf_load(struct tk_vm *vm, const char *path, struct tk_elf_image *img,
     char *err, size_t errlen)
 {
-	size_t size = 0;
-	void *data = NULL;
+	struct tk_elf_image interp, span;
+	size_t size = 0, isize = 0;
+	void *data = NULL, *idata = NULL;
 	int r;
 
 	r = file_read(path, &data, &size, err, errlen);
@@ -281,16 +353,27 @@ tk_elf_load(struct tk_vm *vm, const char *path, struct tk_elf_image *img,
 	r = tk_elf_inspect(data, size, img, err, errlen);
 	if (r < 0)
 		goto out;
-	r = tk_layout_prepare(vm, img, err, errlen);
+	span = *img;
+	if (img->interp_len != 0) {
+		r = interp_load(vm, data, img, &interp, &idata, &isize, err,
+		    errlen);
+		if (r < 0)
+			goto out;
+		span.hi = interp.hi + interp.bias - img->bias;
+	}
+	r = tk_layout_prepare(vm, &span, err, errlen);
 	if (r < 0)
 		goto out;
 	r = segments_load(vm, data, size, img);
+	if (r == 0 && idata != NULL)
+		r = segments_load(vm, idata, isize, &interp);
 	if (r < 0) {
 		snprintf(err, errlen, "cannot build its page tables: %s", strerror(-r));
 		goto out;
 	}
-	r = tk_layout_place(vm, img, err, errlen);
+	r = tk_layout_place(vm, &span, err, errlen);
 out:
 	free(data);
+	free(idata);
 	return (r);
 }

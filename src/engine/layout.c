@@ -65,9 +65,13 @@ tk_layout_place(struct tk_vm *vm, const struct tk_elf_image *img, char *err,
 	 * hypervisor (PVM, or KVM without EPT) the host cannot edit them later
 	 * without the hypervisor's copy going stale, so the heap and the mmap
 	 * area are mapped whole now and mmap/munmap/mprotect are bookkeeping.
+	 * The mmap area is executable: shared libraries and JIT code live
+	 * there, and which of its pages will hold code is not known now.
 	 */
-	if (tk_paging_map(&vm->pg, vm->lay.brk_start, vm->lay.mmap_end - vm->lay.brk_start,
-	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0 ||
+	if (tk_paging_map(&vm->pg, vm->lay.brk_start, vm->lay.mmap_start -
+	    vm->lay.brk_start, TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0 ||
+	    tk_paging_map(&vm->pg, vm->lay.mmap_start, vm->lay.mmap_end -
+	    vm->lay.mmap_start, TK_PTE_P | TK_PTE_U | TK_PTE_W) < 0 ||
 	    tk_paging_map(&vm->pg, vm->lay.stack_low, vm->lay.stack_top - vm->lay.stack_low,
 	    TK_PTE_P | TK_PTE_U | TK_PTE_W | TK_PTE_NX) < 0)
 		return (-ENOMEM);

@@ -75,7 +75,7 @@ tk_stack_build(struct tk_vm *vm, const struct tk_elf_image *img,
 	AUX(AT_PHENT, img->phentsize);
 	AUX(AT_PHNUM, img->phnum);
 	AUX(AT_PAGESZ, TK_PAGE_SIZE);
-	AUX(AT_BASE, 0);
+	AUX(AT_BASE, img->interp_base);
 	AUX(AT_FLAGS, 0);
 	AUX(AT_ENTRY, img->entry);
 	AUX(AT_UID, getuid());
@@ -109,6 +109,6 @@ tk_stack_build(struct tk_vm *vm, const struct tk_elf_image *img,
 	}
 	*out++ = 0;
 	memcpy(out, auxv, n * sizeof auxv[0]);
-	vm->lay.entry = img->entry;
+	vm->lay.entry = img->start;
 	return (0);
 }

@@ -65,6 +65,10 @@ struct tk_vm_config {
 	int			forkable;	/* memory shareable with forks */
 	const struct tk_read_path *read_paths;	/* what the guest may read */
 	unsigned		n_read_paths;
+	/* A dynamic program reads ld.so, its libraries and ld.so.cache from
+	 * /lib64, /lib, /usr/lib, /usr/lib64 and /etc; set this to allow only
+	 * read_paths. */
+	int			no_system_libs;
 };
 
 /* Why a run stopped. */

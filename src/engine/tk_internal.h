@@ -467,6 +467,11 @@ void tk_vma_free(struct tk_vmas *vmas);
 int tk_fs_open(struct tk_fs **fsp, const char *exe,
     const struct tk_read_path *rp, unsigned n, char *err, size_t errlen);
 void tk_fs_free(struct tk_fs *fs);
+/* At load, for a dynamic program: the system's library directories and
+ * ld.so.cache become readable at their own paths, unless the embedder
+ * said no (tk_vm_config.no_system_libs) or allowed something there. */
+int tk_fs_add_system_libs(struct tk_fs *fs, char *err, size_t errlen);
+void tk_fs_no_system_libs(struct tk_fs *fs);
 /* The program's own path: what readlink("/proc/self/exe") says. */
 const char *tk_fs_exe(const struct tk_fs *fs);
 /* (path) made absolute against (base), without ., .. or //; 0 or -errno.
@@ -493,11 +498,20 @@ struct tk_elf_image {
 	uint64_t	phnum;
 	uint64_t	phentsize;
 	int		pie;
+	/* A dynamic program: its PT_INTERP string in the file (NUL-ended);
+	 * once loaded, where the interpreter went and where to start. */
+	uint64_t	interp_off, interp_len;
+	uint64_t	interp_base;	/* AT_BASE; 0 for a static program */
+	uint64_t	start;		/* the first instruction: entry, or ld.so's */
 };
-/* Validates the ELF in (data, size) as a static x86-64 executable. */
+/* Validates the ELF in (data, size) as an x86-64 executable. */
 int tk_elf_inspect(const void *data, size_t size, struct tk_elf_image *img,
     char *err, size_t errlen);
-/* Reads, validates and loads the program at (path), within its layout (layout.c). */
+/*
+ * Reads, validates and loads the program at (path), and for a dynamic one
+ * its interpreter, read through the guest's file system, right above it;
+ * within its layout (layout.c).
+ */
 int tk_elf_load(struct tk_vm *vm, const char *path, struct tk_elf_image *img,
     char *err, size_t errlen);
 

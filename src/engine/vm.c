@@ -64,6 +64,8 @@ image_load(struct tk_vm *vm, const char *path, const struct tk_vm_config *cfg,
 	}
 	r = tk_fs_open((struct tk_fs **)(uintptr_t)&vm->fs, path,
 	    cfg->read_paths, cfg->n_read_paths, err, errlen);
+	if (r == 0 && cfg->no_system_libs)
+		tk_fs_no_system_libs((struct tk_fs *)(uintptr_t)vm->fs);
 	if (r == 0)
 		r = tk_kvm_vm_create(vm, 0, err, errlen);
 	if (r == 0)

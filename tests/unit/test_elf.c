@@ -131,7 +131,7 @@ test_refusals(void **state)
 	expect_refusal(m_reloc, "not an executable");
 	expect_refusal(m_core, "not an executable");
 	expect_refusal(m_nophdr, "no program headers");
-	expect_refusal(m_interp, "dynamic ELF");
+	expect_refusal(m_interp, "interpreter");
 	expect_refusal(m_filesz, "malformed");
 	expect_refusal(m_offset, "malformed");
 	expect_refusal(m_offset_wrap, "malformed");

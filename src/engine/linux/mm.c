@@ -1,7 +1,8 @@
 /*
- * Memory system calls: brk and anonymous mmap, munmap, mprotect, mremap,
- * madvise.  The heap and the mmap area are mapped read-write in the page
- * tables from the start (see elf.c), so these calls are bookkeeping: which
+ * Memory system calls: brk, mmap (anonymous, or a copy of a file), munmap,
+ * mprotect, mremap, madvise.  The heap and the mmap area are mapped
+ * read-write in the page tables from the start (layout.c; the mmap area
+ * executable too), so these calls are bookkeeping: which
  * ranges are in use, and backing them with host memory.  mprotect checks its
  * arguments and changes no permission: a program cannot make its own pages
  * read-only or inaccessible (RELRO, guard pages), which only weakens its
@@ -13,8 +14,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "syscalls.h"
+#include "../files.h"
 
 static uint64_t
 page_up(uint64_t v)
@@ -71,19 +74,13 @@ area_claim(struct tk_vm *vm, uint64_t start, uint64_t len, uint64_t prot)
 	return ((int64_t)start);
 }
 
+/* Where mmap puts (len) bytes, claimed: its address or -errno. */
 static int64_t
-sys_mmap(struct tk_vm *vm, const uint64_t *a)
+mmap_place(struct tk_vm *vm, uint64_t addr, uint64_t len, uint64_t prot,
+    uint64_t flags)
 {
-	uint64_t addr = a[0], len = page_up(a[1]), prot = a[2], flags = a[3];
-	uint64_t align, end;
+	uint64_t align, end = addr + len;
 
-	if (a[1] == 0 || len < a[1] || addr % TK_PAGE_SIZE)
-		return (-EINVAL);
-	if (!(flags & MAP_ANONYMOUS))
-		return ((int64_t)a[4] <= 2 ? -ENODEV : -EBADF);
-	if (prot & ~(uint64_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
-		return (-EINVAL);
-	end = addr + len;
 	if (flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
 		if (end < addr)
 			return (-ENOMEM);
@@ -115,6 +112,64 @@ sys_mmap(struct tk_vm *vm, const uint64_t *a)
 	if (addr == 0)
 		return (-ENOMEM);
 	return (area_claim(vm, addr, len, prot));
+}
+
+/*
+ * A file mapping is a copy: the file's bytes from (off), zeroes past its
+ * end, in memory private to this VM.  In an image, its forks share the
+ * copy like any other page, and a fork's writes are reset.  Files are
+ * read-only, so a shared writable mapping is refused, as Linux would
+ * refuse one of a file opened read-only.
+ */
+static int64_t
+file_map(struct tk_vm *vm, uint64_t addr, uint64_t len, const uint64_t *a)
+{
+	struct tk_ofd *o = tk_fd_get(vm->proc.files, a[4]);
+	uint64_t done;
+	void *p;
+	ssize_t n;
+
+	if (o == NULL)
+		return (-EBADF);
+	if (o->kind != TK_FILE_REG)
+		return (o->kind == TK_FILE_PATH ? -EBADF : -ENODEV);
+	if (a[5] % TK_PAGE_SIZE || (int64_t)a[5] < 0)
+		return (-EINVAL);
+	if ((a[3] & MAP_SHARED) && (a[2] & PROT_WRITE))
+		return (-EACCES);
+	addr = (uint64_t)mmap_place(vm, addr, len, PROT_READ, a[3]);
+	if ((int64_t)addr < 0)
+		return ((int64_t)addr);
+	p = tk_mem_user(vm, addr, len, 1);
+	/* Reads may come short (network file systems): to the end, or EOF. */
+	for (done = 0, n = 1; p != NULL && done < len && n > 0; done += (uint64_t)n) {
+		n = pread(o->hf->fd, (char *)p + done, len - done,
+		    (off_t)(a[5] + done));
+		if (n < 0 && errno == EINTR)
+			n = 0;
+		else if (n < 0)
+			break;
+	}
+	if (p == NULL || n < 0) {
+		n = p == NULL ? -EFAULT : -errno;
+		area_release(vm, addr, addr + len);
+		return (n);
+	}
+	return ((int64_t)addr);
+}
+
+static int64_t
+sys_mmap(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t addr = a[0], len = page_up(a[1]), prot = a[2], flags = a[3];
+
+	if (a[1] == 0 || len < a[1] || addr % TK_PAGE_SIZE)
+		return (-EINVAL);
+	if (prot & ~(uint64_t)(PROT_READ | PROT_WRITE | PROT_EXEC))
+		return (-EINVAL);
+	if (!(flags & MAP_ANONYMOUS))
+		return (file_map(vm, addr, len, a));
+	return (mmap_place(vm, addr, len, prot, flags));
 }
 
 static int64_t

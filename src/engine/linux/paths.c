@@ -42,8 +42,16 @@ struct tk_mount {
 struct tk_fs {
 	struct tk_mount	*m;
 	unsigned	n;
+	unsigned	cap;
 	char		*exe;		/* the program's path, for /proc/self/exe */
+	int		system_libs;	/* a dynamic program may read them */
 };
+
+/* What a dynamic program reads before main(): ld.so, libc, the cache. */
+static const char *const system_libs[] = {
+	"/lib64", "/lib", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache",
+};
+#define SYSTEM_LIBS	(sizeof system_libs / sizeof system_libs[0])
 
 int
 tk_path_join(char *out, size_t size, const char *base, const char *path)
@@ -474,6 +482,28 @@ mount_open(struct tk_fs *fs, const struct tk_read_path *rp, char *err,
 }
 
 int
+tk_fs_add_system_libs(struct tk_fs *fs, char *err, size_t errlen)
+{
+	struct tk_read_path rp = { NULL, NULL };
+	struct stat st;
+	int r = 0;
+
+	if (!fs->system_libs)
+		return (0);
+	for (unsigned i = 0; r == 0 && i < SYSTEM_LIBS; i++) {
+		rp.host = system_libs[i];
+		/* What the embedder allowed at that path stays as it was. */
+		if (stat(rp.host, &st) < 0 || fs->n == fs->cap ||
+		    (mount_of(fs, rp.host) != NULL &&
+		    strcmp(mount_of(fs, rp.host)->guest, rp.host) == 0))
+			continue;
+		r = mount_open(fs, &rp, err, errlen);
+	}
+	fs->system_libs = 0;
+	return (r);
+}
+
+int
 tk_fs_open(struct tk_fs **fsp, const char *exe, const struct tk_read_path *rp,
     unsigned n, char *err, size_t errlen)
 {
@@ -482,11 +512,12 @@ tk_fs_open(struct tk_fs **fsp, const char *exe, const struct tk_read_path *rp,
 	int r = 0;
 
 	*fsp = NULL;
-	if (fs == NULL || (n > 0 && (fs->m = calloc(n, sizeof *fs->m)) == NULL)) {
+	if (fs == NULL || (fs->m = calloc(n + SYSTEM_LIBS, sizeof *fs->m)) == NULL) {
 		free(fs);
 		snprintf(err, errlen, "out of memory");
 		return (-ENOMEM);
 	}
+	fs->cap = n + SYSTEM_LIBS;
 	/* The program's own path, as the guest will read /proc/self/exe. */
 	abs = realpath(exe, NULL);
 	fs->exe = abs != NULL ? abs : strdup(exe);
@@ -497,6 +528,7 @@ tk_fs_open(struct tk_fs **fsp, const char *exe, const struct tk_read_path *rp,
 		} else
 			r = mount_open(fs, &rp[i], err, errlen);
 	}
+	fs->system_libs = 1;
 	if (r == 0 && fs->exe == NULL) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
@@ -507,4 +539,10 @@ tk_fs_open(struct tk_fs **fsp, const char *exe, const struct tk_read_path *rp,
 	}
 	*fsp = fs;
 	return (0);
+}
+
+void
+tk_fs_no_system_libs(struct tk_fs *fs)
+{
+	fs->system_libs = 0;
 }
