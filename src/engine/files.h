@@ -26,6 +26,7 @@ enum tk_file_kind {
 	TK_FILE_REG,		/* a host regular file, read with pread */
 	TK_FILE_DIR,		/* a host or virtual directory: entries read at open */
 	TK_FILE_PATH,		/* O_PATH: a place, not readable */
+	TK_FILE_NULL,		/* /dev/null: reads end, writes vanish */
 };
 
 /* One host file as the guest opened it: immutable but for refs. */

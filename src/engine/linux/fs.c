@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 
@@ -121,6 +122,14 @@ open_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t flags)
 	path = guest_path(vm, dirfd, gva, 0, &r);
 	if (path == NULL)
 		return (r);
+	/* /dev/null is always there, as programs assume (perl -e opens it). */
+	if (strcmp(path, "/dev/null") == 0) {
+		free(path);
+		o = tk_ofd_new(TK_FILE_NULL, (int)(flags & (O_ACCMODE | O_NONBLOCK |
+		    O_APPEND)), NULL);
+		return (o == NULL ? -ENOMEM : tk_fd_install(vm->proc.files, o, 0,
+		    0, (flags & O_CLOEXEC) != 0));
+	}
 	/* O_TMPFILE holds O_DIRECTORY's bit: only both make it. */
 	if ((flags & OPEN_WRITING) || (flags & __O_TMPFILE) == __O_TMPFILE)
 		r = tk_fs_covers(vm->fs, path) ? -EROFS : -ENOENT;
@@ -194,6 +203,11 @@ path_stat(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t flags,
 	}
 	if (path == NULL)
 		return (r);
+	if (strcmp(path, "/dev/null") == 0) {
+		free(path);
+		dir.kind = TK_FILE_NULL;
+		return (tk_ofd_stat(vm, &dir, st));
+	}
 	fd = tk_fs_resolve(vm->fs, path, O_PATH,
 	    !(flags & AT_SYMLINK_NOFOLLOW), &vdir);
 	free(path);
@@ -415,6 +429,65 @@ sys_fchdir(struct tk_vm *vm, const uint64_t *a)
 	return (tk_files_chdir(vm->proc.files, o->hf->path));
 }
 
+static int64_t
+sys_statfs(struct tk_vm *vm, const uint64_t *a)
+{
+	struct tk_ofd *o = NULL;
+	struct statfs sf;
+	char *path;
+	int r;
+
+	path = guest_path(vm, AT_FDCWD_GUEST, a[0], 0, &r);
+	if (path == NULL)
+		return (r);
+	r = path_open(vm, path, O_PATH, &o);
+	free(path);
+	if (r == 0)
+		r = tk_ofd_statfs(o, &sf);
+	if (o != NULL)
+		tk_ofd_free(o);
+	return (r < 0 ? r : tk_copy_to_guest(vm, a[1], &sf, sizeof sf));
+}
+
+/* Extended attributes: there are none (ls asks, for ACLs and labels). */
+static int64_t
+xattr_path(struct tk_vm *vm, uint64_t gva, int listing)
+{
+	struct stat st;
+	int r, fd;
+
+	r = path_stat(vm, AT_FDCWD_GUEST, gva, 0, &st, &fd);
+	if (fd >= 0)
+		(void)close(fd);
+	return (r < 0 ? r : listing ? 0 : -ENODATA);
+}
+
+static int64_t
+sys_getxattr(struct tk_vm *vm, const uint64_t *a)
+{
+	return (xattr_path(vm, a[0], 0));
+}
+
+static int64_t
+sys_listxattr(struct tk_vm *vm, const uint64_t *a)
+{
+	return (xattr_path(vm, a[0], 1));
+}
+
+static int64_t
+sys_fxattr(struct tk_vm *vm, const uint64_t *a)
+{
+	if (tk_fd_get(vm->proc.files, a[0]) == NULL)
+		return (-EBADF);
+	return (-ENODATA);
+}
+
+static int64_t
+sys_flistxattr(struct tk_vm *vm, const uint64_t *a)
+{
+	return (tk_fd_get(vm->proc.files, a[0]) == NULL ? -EBADF : 0);
+}
+
 /* Calls that would change the file system: EROFS where it exists. */
 static int64_t
 write_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva)
@@ -508,5 +581,15 @@ const struct tk_syscall tk_linux_fs_calls[] = {
 	{ SYS_statx, sys_statx },
 	{ SYS_openat2, sys_openat2 },
 	{ SYS_faccessat2, sys_faccessat2 },
+	{ SYS_statfs, sys_statfs },
+	{ SYS_getxattr, sys_getxattr },
+	{ SYS_lgetxattr, sys_getxattr },
+	{ SYS_fgetxattr, sys_fxattr },
+	{ SYS_listxattr, sys_listxattr },
+	{ SYS_llistxattr, sys_listxattr },
+	{ SYS_flistxattr, sys_flistxattr },
+	{ SYS_setxattr, sys_write_path0 },
+	{ SYS_lsetxattr, sys_write_path0 },
+	{ SYS_fsetxattr, sys_write_fd },
 	{ 0, NULL },		/* the end: fn NULL */
 };

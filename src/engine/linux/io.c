@@ -14,6 +14,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -36,6 +39,9 @@ out_write(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len)
 	const void *p;
 	int64_t r;
 
+	if (o->kind == TK_FILE_NULL && (o->flags & O_ACCMODE) != O_RDONLY)
+		return (tk_mem_user(vm, buf, len, 0) == NULL ? -EFAULT :
+		    (int64_t)len);
 	if (o->kind != TK_FILE_STDOUT && o->kind != TK_FILE_STDERR)
 		return (-EBADF);
 	p = tk_mem_user(vm, buf, len, 0);
@@ -61,6 +67,8 @@ in_read(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len,
 
 	if (o->kind == TK_FILE_DIR)
 		return (-EISDIR);
+	if (o->kind == TK_FILE_NULL && (o->flags & O_ACCMODE) != O_WRONLY)
+		return (0);
 	if (o->kind != TK_FILE_STDIN && o->kind != TK_FILE_REG)
 		return (-EBADF);
 	if (o->kind == TK_FILE_STDIN && off >= 0)
@@ -211,6 +219,25 @@ sys_ioctl(struct tk_vm *vm, const uint64_t *a)
 	return (-ENOTTY);
 }
 
+/*
+ * What statfs says of the file system under (o): the host's, marked
+ * read-only, for host files; a read-only nothing for the rest.
+ */
+int
+tk_ofd_statfs(struct tk_ofd *o, struct statfs *sf)
+{
+	memset(sf, 0, sizeof *sf);
+	if (o->hf != NULL && o->hf->fd >= 0 && fstatfs(o->hf->fd, sf) < 0)
+		return (-errno);
+	if (o->hf == NULL || o->hf->fd < 0) {
+		sf->f_type = 0x01021994;	/* TMPFS_MAGIC */
+		sf->f_bsize = sf->f_frsize = 4096;
+		sf->f_namelen = 255;
+	}
+	sf->f_flags |= ST_RDONLY;
+	return (0);
+}
+
 /* What fstat says of the description (o). */
 int
 tk_ofd_stat(struct tk_vm *vm, struct tk_ofd *o, struct stat *st)
@@ -228,6 +255,13 @@ tk_ofd_stat(struct tk_vm *vm, struct tk_ofd *o, struct stat *st)
 		return (0);
 	}
 	(void)vm;
+	if (o->kind == TK_FILE_NULL) {
+		st->st_mode = S_IFCHR | 0666;
+		st->st_rdev = makedev(1, 3);
+		st->st_nlink = 1;
+		st->st_uid = st->st_gid = 0;
+		return (0);
+	}
 	st->st_mode = S_IFIFO | 0600;
 	st->st_nlink = 1;
 	st->st_ino = (ino_t)o->kind;
@@ -388,7 +422,33 @@ sys_fcntl(struct tk_vm *vm, const uint64_t *a)
 	}
 }
 
+/* Advice about a file's pages changes nothing here: they are copies. */
+static int64_t
+sys_fadvise64(struct tk_vm *vm, const uint64_t *a)
+{
+	struct tk_ofd *o = ofd_of(vm, a[0]);
+
+	if (o == NULL)
+		return (-EBADF);
+	return (o->kind == TK_FILE_REG ? 0 : -ESPIPE);
+}
+
+static int64_t
+sys_fstatfs(struct tk_vm *vm, const uint64_t *a)
+{
+	struct tk_ofd *o = ofd_of(vm, a[0]);
+	struct statfs sf;
+
+	if (o == NULL)
+		return (-EBADF);
+	if (tk_ofd_statfs(o, &sf) < 0)
+		return (-ENOSYS);
+	return (tk_copy_to_guest(vm, a[1], &sf, sizeof sf));
+}
+
 const struct tk_syscall tk_linux_io_calls[] = {
+	{ SYS_fadvise64, sys_fadvise64 },
+	{ SYS_fstatfs, sys_fstatfs },
 	{ SYS_read, sys_read },
 	{ SYS_write, sys_write },
 	{ SYS_close, sys_close },

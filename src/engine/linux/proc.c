@@ -304,6 +304,15 @@ sys_sched_getaffinity(struct tk_vm *vm, const uint64_t *a)
 	return (sizeof mask);
 }
 
+/* Restartable sequences: glibc asks at start and does without. */
+static int64_t
+sys_no_rseq(struct tk_vm *vm, const uint64_t *a)
+{
+	(void)vm;
+	(void)a;
+	return (-ENOSYS);
+}
+
 const struct tk_syscall tk_linux_proc_calls[] = {
 	{ SYS_rt_sigaction, sys_rt_sigaction },
 	{ SYS_rt_sigprocmask, sys_rt_sigprocmask },
@@ -330,5 +339,6 @@ const struct tk_syscall tk_linux_proc_calls[] = {
 	{ SYS_tgkill, sys_tgkill },
 	{ SYS_set_robust_list, sys_success },
 	{ SYS_prlimit64, sys_prlimit64 },
+	{ SYS_rseq, sys_no_rseq },
 	{ 0, NULL },		/* the end: fn NULL */
 };

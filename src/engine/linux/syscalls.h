@@ -27,11 +27,14 @@ extern const struct tk_syscall tk_linux_fs_calls[];
 extern const struct tk_syscall tk_linux_time_calls[];
 extern const struct tk_syscall tk_linux_proc_calls[];
 extern const struct tk_syscall tk_linux_self_calls[];
+extern const struct tk_syscall tk_linux_net_calls[];
 
 struct stat;
+struct statfs;
 struct tk_ofd;
-/* io.c: what fstat says of a description. */
+/* io.c: what fstat and fstatfs say of a description. */
 int tk_ofd_stat(struct tk_vm *vm, struct tk_ofd *o, struct stat *st);
+int tk_ofd_statfs(struct tk_ofd *o, struct statfs *sf);
 
 /* The pid and tid the guest sees: it is alone in its world. */
 #define TK_GUEST_PID	1

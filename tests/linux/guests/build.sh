@@ -5,6 +5,7 @@
 #   glibc-static-pie  gcc -static-pie -fPIE -O2
 #   gxx-static        g++ -static -O2 (C sources compiled as C++)
 #   musl-static       musl-gcc -static -O2 (C guests only)
+#   glibc-dynamic     gcc -O2: a PIE that needs ld.so and libc.so.6
 # Only out-of-date outputs are rebuilt (source or this script newer), so a
 # second run is a no-op. A flavour whose compiler is missing is skipped with a
 # note. GUEST_FLAVOURS="a b" restricts the flavours; JOBS sets parallelism.
@@ -19,7 +20,7 @@ fi
 out=$1
 srcdir=$(cd "$(dirname "$0")" && pwd)
 self="$srcdir/build.sh"
-flavours=${GUEST_FLAVOURS:-"glibc-static glibc-static-pie gxx-static musl-static"}
+flavours=${GUEST_FLAVOURS:-"glibc-static glibc-static-pie gxx-static musl-static glibc-dynamic"}
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 CC=${CC:-gcc}
 CXX=${CXX:-g++}
@@ -56,6 +57,8 @@ compile() {
 	gxx-static:*.c) $CXX -static -O2 $warn $extra -o "$obj" -x c++ "$src" -x none -lm ;;
 	gxx-static:*.cc) $CXX -static -O2 $warn $extra -o "$obj" "$src" ;;
 	musl-static:*.c) $MUSL_CC -static -O2 $warn $extra -o "$obj" "$src" -lm ;;
+	glibc-dynamic:*.c) $CC -O2 $warn $extra -o "$obj" "$src" -lm ;;
+	glibc-dynamic:*.cc) $CXX -O2 $warn $extra -o "$obj" "$src" ;;
 	*) return 1 ;;
 	esac
 }
