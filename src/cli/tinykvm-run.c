@@ -30,6 +30,7 @@ struct cli_options {
 	double			timeout;	/* seconds */
 	double			memory;		/* MiB */
 	int			verbose;
+	int			no_system_libs;
 	const char		*envp[MAX_ENV + 1];
 	size_t			envc;
 	char			*headers[MAX_ENV];	/* --header, for req */
@@ -44,11 +45,11 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: tinykvm-run [--timeout SECONDS] [--max-memory MIB] "
 	    "[--env K=V]... [--verbose]\n"
-	    "           [--allow-read HOST[:GUEST]]...\n"
+	    "           [--allow-read HOST[:GUEST]]... [--no-system-libs]\n"
 	    "           [--get URL | --post URL [--type TYPE]] [--arg ARG] "
 	    "[--header 'N: V']...\n"
 	    "           PROGRAM [ARGS...]\n"
-	    "Runs a static x86-64 Linux PROGRAM in a KVM sandbox.\n"
+	    "Runs an x86-64 Linux PROGRAM, static or dynamic, in a KVM sandbox.\n"
 	    "  --timeout SECONDS   stop the program after this long (default 10)\n"
 	    "  --max-memory MIB    guest memory (default 256)\n"
 	    "  --env K=V           add to the program's environment (empty by default)\n"
@@ -56,6 +57,9 @@ usage(FILE *f)
 	    "                      directory HOST, at GUEST (default: HOST) in its\n"
 	    "                      file system; nothing else exists for it, and\n"
 	    "                      nothing is writable (repeatable)\n"
+	    "  --no-system-libs    a dynamic PROGRAM may read only what --allow-read\n"
+	    "                      gives, not /lib64, /lib, /usr/lib, /usr/lib64\n"
+	    "                      and /etc/ld.so.cache\n"
 	    "  --verbose           say which KVM runs the program and which\n"
 	    "                      protections are on; report each unsupported\n"
 	    "                      system call once\n"
@@ -288,6 +292,9 @@ options_parse(int argc, char **argv, struct cli_options *o)
 		} else if (strcmp(opt, "--verbose") == 0 || strcmp(opt, "-v") == 0) {
 			o->verbose = 1;
 			continue;
+		} else if (strcmp(opt, "--no-system-libs") == 0) {
+			o->no_system_libs = 1;
+			continue;
 		}
 		if (i + 1 >= argc) {
 			fprintf(stderr, "tinykvm-run: %s needs a value\n", opt);
@@ -360,6 +367,7 @@ main(int argc, char **argv)
 	cfg.verbose = o.verbose;
 	cfg.read_paths = o.reads;
 	cfg.n_read_paths = o.n_reads;
+	cfg.no_system_libs = o.no_system_libs;
 	if (o.req.method != NULL && strcmp(o.req.method, "POST") == 0 &&
 	    body_slurp(&o.req) < 0) {
 		fprintf(stderr, "tinykvm-run: cannot read the POST body from stdin\n");

@@ -149,6 +149,7 @@ config_defaults(struct tkvmod_config *cfg)
 	cfg->max_request_time = 1.0;
 	cfg->max_queue_time = 2.0;
 	cfg->ephemeral = 1;
+	cfg->system_libraries = 1;
 	cfg->fetch_timeout = 5;
 	cfg->max_fetch_size = 16 * MIB;
 }
@@ -193,6 +194,10 @@ key_parse(struct tkvmod_config *cfg, const char *name, const char *key,
 		if (integer_get(v, name, key, 1, 4096, &u, err, errlen))
 			return (-1);
 		cfg->max_fetch_size = u * MIB;
+	} else if (strcmp(key, "system_libraries") == 0) {
+		if (!json_is_boolean(v))
+			return (bad(err, errlen, name, key, "must be true or false"));
+		cfg->system_libraries = json_is_true(v);
 	} else if (strcmp(key, "ephemeral") == 0) {
 		if (!json_is_boolean(v))
 			return (bad(err, errlen, name, key, "must be true or false"));
@@ -205,8 +210,8 @@ key_parse(struct tkvmod_config *cfg, const char *name, const char *key,
 		return (bad(err, errlen, name, key, "is unknown (known: filename, "
 		    "concurrency, max_memory, max_request_memory, max_boot_time, "
 		    "max_request_time, max_queue_time, ephemeral, arguments, "
-		    "environment, allowed_urls, allowed_paths, fetch_methods, "
-		    "fetch_timeout, max_fetch_size)"));
+		    "environment, allowed_urls, allowed_paths, system_libraries, "
+		    "fetch_methods, fetch_timeout, max_fetch_size)"));
 	}
 	return (0);
 }

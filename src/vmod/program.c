@@ -96,6 +96,7 @@ program_boot(struct tkvmod_program *p)
 		.envp = (const char *const *)p->cfg.envp,
 		.read_paths = p->cfg.read_paths,
 		.n_read_paths = p->cfg.n_read_paths,
+		.no_system_libs = !p->cfg.system_libraries,
 		.hypercall = tkp_hypercall,
 		.write = tkp_guest_write,
 		.forkable = 1,

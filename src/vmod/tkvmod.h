@@ -33,6 +33,7 @@ struct tkvmod_config {
 	struct tk_read_path *read_paths;
 	unsigned	n_read_paths;
 	char		**read_specs;		/* what read_paths point into */
+	int		system_libraries;	/* a dynamic program reads /lib... */
 	/* fetch(): what a program may reach, how long, how much. */
 	char		**allowed_urls;		/* prefixes, or "^regex" */
 	regex_t		*allowed_re;		/* compiled, per entry (NULL: prefix) */
