@@ -36,7 +36,7 @@ PACKAGES=(
 	busybox-static libjansson-dev libcurl4-openssl-dev python3-docutils
 	wrk hyperfine gnuplot-nox time curl
 	qemu-system-x86 kmod cpio iproute2
-	python3 perl gawk jq sqlite3 bc luajit
+	python3 perl gawk jq sqlite3 bc luajit libluajit-5.1-dev
 )
 
 log() {
