@@ -307,6 +307,7 @@ interp_load(struct tk_vm *vm, const void *data, struct tk_elf_image *img,
 {
 	const char *name = (const char *)data + img->interp_off;
 	char path[4096], why[200] = "";
+	struct stat st;
 	uint64_t base;
 	int fd, vdir, r;
 
@@ -315,7 +316,9 @@ interp_load(struct tk_vm *vm, const void *data, struct tk_elf_image *img,
 	if (r < 0)
 		return (r);
 	r = tk_path_join(path, sizeof path, "/", name);
-	fd = r < 0 ? r : tk_fs_resolve(vm->fs, path, O_RDONLY, 1, &vdir);
+	/* Refused unless a regular file, before it is opened: a FIFO would
+	 * block the loading thread. */
+	fd = r < 0 ? r : tk_fs_open_read(vm->fs, path, 0, 1, &vdir, &st);
 	if (fd >= 0)
 		r = fd_read_all(fd, idata, isize, why, sizeof why);
 	else

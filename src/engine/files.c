@@ -155,6 +155,8 @@ tk_fd_close(struct tk_files *t, uint64_t fd)
 	t->cloexec[fd / 64] &= ~(1ULL << (fd % 64));
 	t->n_open--;
 	t->gen++;
+	if (o->refs == 1 && o->hf != NULL)
+		t->dir_bytes -= o->hf->dirents_len;
 	ofd_put(o);
 	return (0);
 }
@@ -179,6 +181,8 @@ tk_fd_install(struct tk_files *t, struct tk_ofd *ofd, uint64_t min,
 		if (fd == TK_FDS_MAX)
 			return (-EMFILE);
 	}
+	if (ofd->refs == 0 && ofd->hf != NULL)
+		t->dir_bytes += ofd->hf->dirents_len;
 	ofd->refs++;
 	t->fd[fd] = ofd;
 	t->n_open++;

@@ -16,8 +16,10 @@
 
 /* Descriptors per VM: what RLIMIT_NOFILE reports, and EMFILE beyond. */
 #define TK_FDS_MAX		256
-/* Bytes of directory entries one directory may hold (read at open). */
+/* Bytes of directory entries one directory may hold (read at open), and
+ * all the directories one table holds open. */
 #define TK_DIR_MAX		(1024 * 1024)
+#define TK_DIR_TABLE_MAX	(8 * 1024 * 1024)
 
 enum tk_file_kind {
 	TK_FILE_STDIN = 1,	/* the embedder's read callback */
@@ -52,6 +54,7 @@ struct tk_files {
 	uint64_t		cloexec[TK_FDS_MAX / 64];
 	char			*cwd;		/* absolute, normalised guest path */
 	unsigned		n_open;
+	size_t			dir_bytes;	/* entries its directories hold */
 	/* Every change bumps gen; a copy remembers what it was made from,
 	 * so a reset of an untouched fork copies nothing. */
 	uint64_t		gen;

@@ -207,6 +207,10 @@ struct tk_vm {
 	int			stopped;
 	uint64_t		user_rsp;	/* the guest's rsp at this hypercall */
 
+	/* The run's deadline (tk_vcpu_run), CLOCK_MONOTONIC ns; 0: none;
+	 * and the timeout it came from, for the message. */
+	uint64_t		run_deadline;
+	uint64_t		run_timeout_ns;
 	/* Calls (call.c). */
 	uint64_t		call_deadline;	/* CLOCK_MONOTONIC ns; 0: none */
 	uint64_t		call_rsp;	/* stack top for the next call */
@@ -481,6 +485,16 @@ int tk_path_join(char *out, size_t size, const char *base, const char *path);
  * or -1 with (*vdir) set for a virtual directory, or -errno. */
 int tk_fs_resolve(const struct tk_fs *fs, const char *path, int oflags,
     int follow, int *vdir);
+/*
+ * Opens (path) to read a regular file or directory (O_DIRECTORY in
+ * (oflags): only a directory), filling (st): resolved with O_PATH first,
+ * so a FIFO or a device is refused (EACCES) before anything opens it.
+ */
+struct stat;
+int tk_fs_open_read(const struct tk_fs *fs, const char *path, int oflags,
+    int follow, int *vdir, struct stat *st);
+/* The inode number a virtual directory shows (stat and getdents agree). */
+uint64_t tk_fs_vdir_ino(const char *path);
 /* 1 if (path) is in an allowed directory or leads to one. */
 int tk_fs_covers(const struct tk_fs *fs, const char *path);
 /* The entries of a virtual directory, or of host directory (fd), as

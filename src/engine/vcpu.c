@@ -104,6 +104,8 @@ tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns)
 {
 	vm->stopped = 0;
 	vm->run->immediate_exit = 0;
+	vm->run_deadline = deadline;
+	vm->run_timeout_ns = timeout_ns;
 	tk_watch_arm(vm->watch, deadline);
 	while (!vm->stopped) {
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) == 0) {
@@ -120,6 +122,7 @@ tk_vcpu_run(struct tk_vm *vm, uint64_t deadline, uint64_t timeout_ns)
 			    (double)timeout_ns / 1e9);
 		vm->run->immediate_exit = 0;
 	}
+	vm->run_deadline = 0;
 	tk_watch_arm(vm->watch, 0);
 }
 

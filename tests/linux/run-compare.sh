@@ -402,7 +402,7 @@ check_guest() {
 	local flavour=$1 guest=$2
 	local prog=$guests/$flavour/$guest name=$flavour/$guest
 	case $guest in
-	loop) check_loop "$name: timeout" "$prog" ;;
+	loop | sleep_forever) check_loop "$name: timeout" "$prog" ;;
 	memory_bomb) check_memory_bomb "$name: --max-memory 64" "$prog" ;;
 	null_write | illegal | priv_* | div_zero | breakpoint | stack_overflow)
 		check_fault "$name: fault" "$prog" "$guest" ;;

@@ -204,6 +204,18 @@ test_escapes(void **state)
 	link_at("/data/loop", "data/loop");
 	read_at(fs, "/data/loop", &r);
 	assert_int_equal(r, -ELOOP);
+	/* A FIFO is refused before anything opens it: no blocking. */
+	snprintf(path, sizeof path, "%s/data/fifo", top);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	{
+		struct stat st;
+
+		assert_int_equal(tk_fs_open_read(fs, "/data/fifo", 0, 1, &vdir,
+		    &st), -EACCES);
+		r = tk_fs_open_read(fs, "/data/a.txt", 0, 1, &vdir, &st);
+		assert_true(r >= 0 && S_ISREG(st.st_mode));
+		close(r);
+	}
 	/* Without following, a link is a link, not its target. */
 	r = tk_fs_resolve(fs, "/data/up", O_PATH, 0, &vdir);
 	assert_true(r >= 0);
@@ -258,6 +270,14 @@ test_bad_config(void **state)
 	rp[0].host = rp[1].host = "/usr";
 	assert_int_equal(tk_fs_open(&fs, "/bin/true", rp, 2, err, sizeof err),
 	    -EEXIST);
+	/* /proc and /sys would show the host: never allowed. */
+	rp[0].host = "/proc/self";
+	assert_int_equal(tk_fs_open(&fs, "/bin/true", rp, 1, err, sizeof err),
+	    -EPERM);
+	assert_non_null(strstr(err, "kernel file system"));
+	rp[0].host = "/sys";
+	assert_int_equal(tk_fs_open(&fs, "/bin/true", rp, 1, err, sizeof err),
+	    -EPERM);
 }
 
 /* A fork's table: its own offsets, shared dups, and a cheap reset. */

@@ -26,7 +26,7 @@
 /* The kernel's O_LARGEFILE: glibc's headers make it 0 on x86-64, musl
  * passes the real bit. */
 #define KERNEL_O_LARGEFILE	0100000
-#define OPEN_WRITING	(O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_EXCL)
+#define OPEN_WRITING	(O_WRONLY | O_RDWR | O_TRUNC | O_EXCL)
 
 /*
  * The guest's (dirfd, pathname) as an absolute normalised path in a
@@ -77,28 +77,37 @@ guest_path(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, int empty_ok,
 static int
 path_open(struct tk_vm *vm, const char *path, int flags, struct tk_ofd **op)
 {
-	int vdir, fd, r, kind = TK_FILE_REG;
-	int oflags = O_RDONLY | O_NONBLOCK | (flags & (O_DIRECTORY | O_PATH));
+	int vdir, fd, r = 0, kind = TK_FILE_REG;
+	int follow = !(flags & O_NOFOLLOW);
 	char *dirents = NULL;
 	size_t dlen = 0;
 	struct tk_hostfile *hf;
 	struct stat st;
 
-	fd = tk_fs_resolve(vm->fs, path, oflags, !(flags & O_NOFOLLOW), &vdir);
+	/* O_PATH opens nothing; everything else is read only if it is a
+	 * regular file or a directory (tk_fs_open_read). */
+	if (flags & O_PATH)
+		fd = tk_fs_resolve(vm->fs, path, O_PATH | (flags & O_DIRECTORY),
+		    follow, &vdir);
+	else
+		fd = tk_fs_open_read(vm->fs, path, flags & O_DIRECTORY, follow,
+		    &vdir, &st);
 	if (fd < 0 && !vdir)
 		return (fd);
 	if (vdir) {
 		kind = TK_FILE_DIR;
 		r = tk_fs_vdir_list(vm->fs, path, &dirents, &dlen);
-	} else if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (flags & O_PATH)
-		r = 0, kind = TK_FILE_PATH;
+	} else if (flags & O_PATH)
+		kind = TK_FILE_PATH;
 	else if (S_ISDIR(st.st_mode)) {
 		kind = TK_FILE_DIR;
 		r = tk_fs_dir_read(fd, &dirents, &dlen);
-	} else
-		r = S_ISREG(st.st_mode) ? 0 : -EACCES;
+	}
+	/* A table's directories hold their entries: bounded, as memory. */
+	if (r == 0 && vm->proc.files->dir_bytes + dlen > TK_DIR_TABLE_MAX) {
+		free(dirents);
+		r = -ENOMEM;
+	}
 	if (r < 0) {
 		if (fd >= 0)
 			(void)close(fd);
@@ -122,19 +131,22 @@ open_at(struct tk_vm *vm, uint64_t dirfd, uint64_t gva, uint64_t flags)
 	path = guest_path(vm, dirfd, gva, 0, &r);
 	if (path == NULL)
 		return (r);
-	/* /dev/null is always there, as programs assume (perl -e opens it). */
 	if (strcmp(path, "/dev/null") == 0) {
-		free(path);
-		o = tk_ofd_new(TK_FILE_NULL, (int)(flags & (O_ACCMODE | O_NONBLOCK |
-		    O_APPEND)), NULL);
-		return (o == NULL ? -ENOMEM : tk_fd_install(vm->proc.files, o, 0,
-		    0, (flags & O_CLOEXEC) != 0));
-	}
-	/* O_TMPFILE holds O_DIRECTORY's bit: only both make it. */
-	if ((flags & OPEN_WRITING) || (flags & __O_TMPFILE) == __O_TMPFILE)
+		/* Always there, as programs assume (perl -e opens it). */
+		o = tk_ofd_new(TK_FILE_NULL, (int)(flags & (O_ACCMODE |
+		    O_NONBLOCK | O_APPEND)), NULL);
+		r = o == NULL ? -ENOMEM : 0;
+	} else if ((flags & OPEN_WRITING) ||
+	    (flags & __O_TMPFILE) == __O_TMPFILE)
+		/* O_TMPFILE holds O_DIRECTORY's bit: only both make it. */
 		r = tk_fs_covers(vm->fs, path) ? -EROFS : -ENOENT;
-	else	/* Linux ignores the flags it does not know; so do we. */
+	else {	/* Linux ignores the flags it does not know; so do we. */
 		r = path_open(vm, path, (int)flags, &o);
+		/* O_CREAT opens what exists; it would create the rest. */
+		if (r == -ENOENT && (flags & O_CREAT) && tk_fs_covers(vm->fs,
+		    path))
+			r = -EROFS;
+	}
 	free(path);
 	if (r == 0) {
 		r = tk_fd_install(vm->proc.files, o, 0, 0,

@@ -251,7 +251,7 @@ tk_ofd_stat(struct tk_vm *vm, struct tk_ofd *o, struct stat *st)
 	if (o->kind == TK_FILE_DIR) {	/* a virtual directory */
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
-		st->st_ino = 1;
+		st->st_ino = o->hf != NULL ? tk_fs_vdir_ino(o->hf->path) : 1;
 		return (0);
 	}
 	(void)vm;
@@ -290,6 +290,8 @@ sys_lseek(struct tk_vm *vm, const uint64_t *a)
 
 	if (o == NULL || o->kind == TK_FILE_PATH)
 		return (-EBADF);
+	if (o->kind == TK_FILE_NULL)
+		return (0);
 	if (o->kind != TK_FILE_REG && o->kind != TK_FILE_DIR)
 		return (-ESPIPE);
 	switch (a[2]) {
@@ -356,7 +358,7 @@ fd_dup(struct tk_vm *vm, uint64_t fd, uint64_t min, int exact, int cloexec)
 	if (o == NULL)
 		return (-EBADF);
 	if (exact && (uint32_t)fd == (uint32_t)min)
-		return ((int64_t)fd);
+		return ((int64_t)(uint32_t)fd);
 	return (tk_fd_install(vm->proc.files, o, min, exact, cloexec));
 }
 

@@ -142,12 +142,12 @@ file_map(struct tk_vm *vm, uint64_t addr, uint64_t len, const uint64_t *a)
 		return ((int64_t)addr);
 	p = tk_mem_user(vm, addr, len, 1);
 	/* Reads may come short (network file systems): to the end, or EOF. */
-	for (done = 0, n = 1; p != NULL && done < len && n > 0; done += (uint64_t)n) {
+	for (done = 0, n = 1; p != NULL && done < len; done += (uint64_t)n) {
 		n = pread(o->hf->fd, (char *)p + done, len - done,
 		    (off_t)(a[5] + done));
 		if (n < 0 && errno == EINTR)
 			n = 0;
-		else if (n < 0)
+		else if (n <= 0)
 			break;
 	}
 	if (p == NULL || n < 0) {

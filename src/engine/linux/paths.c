@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +39,8 @@ struct tk_mount {
 	int		fd;		/* O_PATH: the directory, or a file's */
 	char		*leaf;		/* a file: its name in fd; NULL: a directory */
 };
+
+static uint64_t virtual_ino(const char *path, const char *name, size_t nlen);
 
 struct tk_fs {
 	struct tk_mount	*m;
@@ -153,6 +156,41 @@ path_virtual(const struct tk_fs *fs, const char *path)
 }
 
 int
+tk_fs_open_read(const struct tk_fs *fs, const char *path, int oflags,
+    int follow, int *vdir, struct stat *st)
+{
+	struct stat again;
+	int fd;
+
+	fd = tk_fs_resolve(fs, path, O_PATH | (oflags & O_DIRECTORY), follow,
+	    vdir);
+	if (fd < 0)
+		return (fd);
+	if (fstat(fd, st) < 0) {
+		fd = -errno;
+		(void)close(fd);
+		return (fd);
+	}
+	(void)close(fd);
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return (-EACCES);
+	fd = tk_fs_resolve(fs, path, O_RDONLY | O_NONBLOCK |
+	    (oflags & O_DIRECTORY), follow, vdir);
+	if (fd >= 0 && (fstat(fd, &again) < 0 || again.st_dev != st->st_dev ||
+	    again.st_ino != st->st_ino)) {
+		(void)close(fd);
+		return (-EAGAIN);	/* swapped under us: the host's doing */
+	}
+	return (fd);
+}
+
+uint64_t
+tk_fs_vdir_ino(const char *path)
+{
+	return (virtual_ino(path, "", 0));
+}
+
+int
 tk_fs_covers(const struct tk_fs *fs, const char *path)
 {
 	return (mount_of(fs, path) != NULL || path_virtual(fs, path));
@@ -174,7 +212,10 @@ open_beneath(int dirfd, const char *rest, int oflags, uint64_t resolve)
 	/* O_PATH takes no other flags but these. */
 	how.flags = (uint64_t)oflags | O_CLOEXEC |
 	    (oflags & O_PATH ? 0 : O_NOCTTY);
-	how.resolve = resolve | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+	/* Not across a mount either: a /proc or /sys below an allowed
+	 * directory (allow "/", say) stays out of reach. */
+	how.resolve = resolve | RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+	    RESOLVE_NO_XDEV;
 	r = syscall(SYS_openat2, dirfd, *rest ? rest : ".", &how, sizeof how);
 	return (r < 0 ? -errno : (int)r);
 }
@@ -396,6 +437,9 @@ tk_fs_dir_read(int fd, char **bufp, size_t *lenp)
 		free(buf);
 		return (r);
 	}
+	/* Doubling left up to twice what is held: give the rest back. */
+	if (n > 0 && n < cap && (chunk = realloc(buf, n)) != NULL)
+		buf = chunk;
 	*bufp = buf;
 	*lenp = n;
 	return (0);
@@ -428,6 +472,32 @@ tk_fs_free(struct tk_fs *fs)
 	free(fs->m);
 	free(fs->exe);
 	free(fs);
+}
+
+/* 1 if (fd) is on a file system that shows the host's own state. */
+static int
+pseudo_fs(int fd)
+{
+	static const long types[] = {
+		0x9fa0,		/* PROC_SUPER_MAGIC */
+		0x62656572,	/* SYSFS_MAGIC */
+		0x64626720,	/* DEBUGFS_MAGIC */
+		0x74726163,	/* TRACEFS_MAGIC */
+		0x73636673,	/* SECURITYFS_MAGIC */
+		0x27e0eb,	/* CGROUP_SUPER_MAGIC */
+		0x63677270,	/* CGROUP2_SUPER_MAGIC */
+		0x6e736673,	/* NSFS_MAGIC */
+		0xcafe4a11,	/* BPF_FS_MAGIC */
+		0x1cd1,		/* DEVPTS_SUPER_MAGIC */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) < 0)
+		return (1);
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		if ((long)sf.f_type == types[i])
+			return (1);
+	return (0);
 }
 
 /* Opens the host side of one allowed path; 0 or -errno with (err) set. */
@@ -469,6 +539,12 @@ mount_open(struct tk_fs *fs, const struct tk_read_path *rp, char *err,
 	m->fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	m->guest = strdup(guest);
 	free(real);
+	if (m->fd >= 0 && pseudo_fs(m->fd)) {
+		snprintf(err, errlen, "allowed path %s: on /proc, /sys or another "
+		    "kernel file system, which would show the host", rp->host);
+		fs->n++;
+		return (-EPERM);
+	}
 	if (m->fd < 0 || m->guest == NULL || (!S_ISDIR(st.st_mode) &&
 	    m->leaf == NULL)) {
 		snprintf(err, errlen, "allowed path %s: %s", rp->host,

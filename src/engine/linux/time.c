@@ -1,10 +1,12 @@
 /*
- * Clocks and CPU time, from the host.  There is no vDSO in the guest, so
- * every clock read is a VM exit: programs that read the clock in a hot loop
- * pay for it.
+ * Clocks, CPU time and sleeping, from the host.  There is no vDSO in the
+ * guest, so every clock read is a VM exit: programs that read the clock in
+ * a hot loop pay for it.  A sleep blocks the vCPU's thread, never past the
+ * run's deadline.
  */
 #define _GNU_SOURCE		/* RUSAGE_THREAD */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/resource.h>
@@ -161,7 +163,85 @@ sys_times(struct tk_vm *vm, const uint64_t *a)
 	return (ticks(now));
 }
 
+/*
+ * Sleeps until (until), CLOCK_MONOTONIC ns, or the run's deadline if that
+ * comes first: the watchdog then ends the run as for a loop.
+ */
+static void
+sleep_until(struct tk_vm *vm, uint64_t until)
+{
+	int overdue = vm->run_deadline != 0 && until >= vm->run_deadline;
+	struct timespec ts;
+
+	if (overdue)
+		until = vm->run_deadline;
+	ts.tv_sec = (time_t)(until / 1000000000ULL);
+	ts.tv_nsec = (long)(until % 1000000000ULL);
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		continue;
+	/* Ended here, not by the watchdog's kick, which may come late. */
+	if (overdue)
+		tk_stop(vm, TK_STOP_TIMEOUT, 0, 0, "timed out after %.3g s",
+		    (double)vm->run_timeout_ns / 1e9);
+}
+
+/* A guest timespec as ns; -EFAULT or -EINVAL as Linux checks it. */
+static int64_t
+timespec_ns(struct tk_vm *vm, uint64_t gva, uint64_t *ns)
+{
+	struct timespec ts;
+
+	if (tk_copy_from_guest(vm, &ts, gva, sizeof ts) < 0)
+		return (-EFAULT);
+	if (ts.tv_sec < 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000L)
+		return (-EINVAL);
+	/* Past 2^63 ns (292 years) is forever, and forever is that. */
+	*ns = (uint64_t)ts.tv_sec > (UINT64_MAX >> 1) / 1000000000ULL ?
+	    UINT64_MAX >> 1 : (uint64_t)ts.tv_sec * 1000000000ULL +
+	    (uint64_t)ts.tv_nsec;
+	return (0);
+}
+
+static int64_t
+sys_nanosleep(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t ns, now = tk_now_ns();
+	int64_t r = timespec_ns(vm, a[0], &ns);
+
+	if (r < 0)
+		return (r);
+	sleep_until(vm, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+	return (0);
+}
+
+static int64_t
+sys_clock_nanosleep(struct tk_vm *vm, const uint64_t *a)
+{
+	uint64_t ns, now = tk_now_ns(), until;
+	struct timespec clk;
+	int64_t r;
+
+	if (a[0] != CLOCK_REALTIME && a[0] != CLOCK_MONOTONIC &&
+	    a[0] != CLOCK_BOOTTIME)
+		return (clock_host(a[0]) == (clockid_t)-1 ? -EINVAL : -ENOTSUP);
+	if (a[1] & ~(uint64_t)TIMER_ABSTIME)
+		return (-EINVAL);
+	r = timespec_ns(vm, a[2], &ns);
+	if (r < 0)
+		return (r);
+	if (a[1] & TIMER_ABSTIME) {
+		/* An absolute time on (clock), as a distance from now. */
+		(void)clock_gettime((clockid_t)a[0], &clk);
+		until = (uint64_t)clk.tv_sec * 1000000000ULL + (uint64_t)clk.tv_nsec;
+		ns = ns > until ? ns - until : 0;
+	}
+	sleep_until(vm, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+	return (0);
+}
+
 const struct tk_syscall tk_linux_time_calls[] = {
+	{ SYS_nanosleep, sys_nanosleep },
+	{ SYS_clock_nanosleep, sys_clock_nanosleep },
 	{ SYS_gettimeofday, sys_gettimeofday },
 	{ SYS_time, sys_time },
 	{ SYS_clock_gettime, sys_clock_gettime },

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 static void
@@ -100,6 +101,7 @@ static void
 paths(const char *top)
 {
 	char buf[PATH_MAX];
+	struct statfs sf;
 	struct stat st;
 	long n;
 	int fd;
@@ -131,6 +133,24 @@ paths(const char *top)
 	say("back at top", getcwd(buf, sizeof buf) != NULL &&
 	    strcmp(buf, top) == 0);
 	say("stat through file", stat("a.txt/x", &st));
+	fd = open("a.txt", O_PATH);
+	say("O_PATH open", fd >= 0);
+	say("fstat O_PATH", fstat(fd, &st) == 0 && S_ISREG(st.st_mode));
+	say("read O_PATH", read(fd, buf, 1));
+	close(fd);
+	fd = open("sub", O_PATH | O_DIRECTORY);
+	say("O_PATH dir, openat in it", (n = openat(fd, "b.txt", O_RDONLY)) >= 0);
+	close((int)n);
+	close(fd);
+	say("statfs", statfs("a.txt", &sf));
+	say("O_CREAT of what exists", (fd = open("a.txt", O_RDONLY | O_CREAT,
+	    0644)) >= 0);
+	close(fd);
+	fd = open("/dev/null", O_RDWR);
+	say("/dev/null read", read(fd, buf, sizeof buf));
+	say("/dev/null write", write(fd, "abc", 3));
+	say("/dev/null lseek", lseek(fd, 0, SEEK_SET));
+	close(fd);
 	say("open bad pointer", open((const char *)8, O_RDONLY));
 	say("open unmapped pointer", open((const char *)0x7ff0, O_RDONLY));
 	{
