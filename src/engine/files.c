@@ -97,6 +97,15 @@ tk_ofd_free(struct tk_ofd *o)
 {
 	assert(o->refs == 0);
 	tk_hostfile_put(o->hf);
+	if (o->pipe != NULL) {
+		if (o->kind == TK_FILE_PIPE_R)
+			o->pipe->readers--;
+		else
+			o->pipe->writers--;
+		if (--o->pipe->ends == 0)
+			free(o->pipe);
+	}
+	free(o->epoll);
 	free(o);
 }
 
@@ -106,8 +115,7 @@ ofd_put(struct tk_ofd *o)
 	assert(o->refs > 0);
 	if (--o->refs > 0)
 		return;
-	tk_hostfile_put(o->hf);
-	free(o);
+	tk_ofd_free(o);
 }
 
 void
@@ -157,6 +165,10 @@ tk_fd_close(struct tk_files *t, uint64_t fd)
 	t->gen++;
 	if (o->refs == 1 && o->hf != NULL)
 		t->dir_bytes -= o->hf->dirents_len;
+	if (o->refs == 1 && o->kind == TK_FILE_PIPE_R)
+		t->pipes--;
+	if (o->refs == 1 && o->kind == TK_FILE_EPOLL)
+		t->epolls--;
 	ofd_put(o);
 	return (0);
 }
@@ -183,6 +195,10 @@ tk_fd_install(struct tk_files *t, struct tk_ofd *ofd, uint64_t min,
 	}
 	if (ofd->refs == 0 && ofd->hf != NULL)
 		t->dir_bytes += ofd->hf->dirents_len;
+	if (ofd->refs == 0 && ofd->kind == TK_FILE_PIPE_R)
+		t->pipes++;
+	if (ofd->refs == 0 && ofd->kind == TK_FILE_EPOLL)
+		t->epolls++;
 	ofd->refs++;
 	t->fd[fd] = ofd;
 	t->n_open++;
@@ -245,17 +261,56 @@ tk_files_free(struct tk_files *t)
 	free(t);
 }
 
-/* A copy of (o) for a table of its own: the host file is shared. */
+/*
+ * A copy of (o) for a table of its own: the host file is shared, what the
+ * VM made is copied.  The two ends of a pipe must share their copy:
+ * (pipes) maps the source's pipes to the copies made so far.
+ */
+struct pipe_map {
+	const struct tk_pipe	*from[TK_FDS_MAX];
+	struct tk_pipe		*to[TK_FDS_MAX];
+	unsigned		n;
+};
+
 static struct tk_ofd *
-ofd_clone(const struct tk_ofd *o)
+ofd_clone(const struct tk_ofd *o, struct pipe_map *pm)
 {
 	struct tk_ofd *c;
+	unsigned i;
 
 	if (o->hf != NULL)
 		atomic_fetch_add(&o->hf->refs, 1);
 	c = tk_ofd_new(o->kind, o->flags, o->hf);
-	if (c != NULL)
-		c->off = o->off;
+	if (c == NULL)
+		return (NULL);
+	c->off = o->off;
+	c->timer = o->timer;
+	c->count = o->count;
+	c->semaphore = o->semaphore;
+	if (o->epoll != NULL && (c->epoll = malloc(sizeof *c->epoll)) != NULL)
+		memcpy(c->epoll, o->epoll, sizeof *c->epoll);
+	if (o->pipe != NULL) {
+		for (i = 0; i < pm->n && pm->from[i] != o->pipe; i++)
+			continue;
+		if (i == pm->n && (pm->to[i] = malloc(sizeof *o->pipe)) != NULL) {
+			memcpy(pm->to[i], o->pipe, sizeof *o->pipe);
+			pm->to[i]->ends = pm->to[i]->readers = pm->to[i]->writers = 0;
+			pm->from[pm->n++] = o->pipe;
+		}
+		c->pipe = pm->to[i];
+		if (c->pipe != NULL) {
+			c->pipe->ends++;
+			if (o->kind == TK_FILE_PIPE_R)
+				c->pipe->readers++;
+			else
+				c->pipe->writers++;
+		}
+	}
+	if ((o->epoll != NULL && c->epoll == NULL) ||
+	    (o->pipe != NULL && c->pipe == NULL)) {
+		tk_ofd_free(c);
+		return (NULL);
+	}
 	return (c);
 }
 
@@ -263,8 +318,10 @@ int
 tk_files_copy(struct tk_files **dstp, const struct tk_files *src)
 {
 	struct tk_files *dst = *dstp;
+	struct pipe_map *pm;
 	struct tk_ofd *c;
 	uint64_t fd, j;
+	int r = 0;
 
 	if (dst != NULL && dst->from == src && dst->from_gen == src->gen &&
 	    dst->gen == dst->gen_at_copy)
@@ -273,19 +330,26 @@ tk_files_copy(struct tk_files **dstp, const struct tk_files *src)
 		return (-ENOMEM);
 	*dstp = dst;
 	files_clear(dst);
-	if (tk_files_chdir(dst, src->cwd) < 0)
+	pm = calloc(1, sizeof *pm);
+	if (pm == NULL || tk_files_chdir(dst, src->cwd) < 0) {
+		free(pm);
 		return (-ENOMEM);
-	for (fd = 0; fd < TK_FDS_MAX; fd++) {
+	}
+	for (fd = 0; r == 0 && fd < TK_FDS_MAX; fd++) {
 		if (src->fd[fd] == NULL)
 			continue;
 		/* Descriptors that share a description still do. */
 		for (j = 0; j < fd && src->fd[j] != src->fd[fd]; j++)
 			continue;
-		c = j < fd ? dst->fd[j] : ofd_clone(src->fd[fd]);
+		c = j < fd ? dst->fd[j] : ofd_clone(src->fd[fd], pm);
 		if (c == NULL)
-			return (-ENOMEM);
-		(void)tk_fd_install(dst, c, fd, 1, tk_fd_cloexec(src, fd));
+			r = -ENOMEM;
+		else
+			(void)tk_fd_install(dst, c, fd, 1, tk_fd_cloexec(src, fd));
 	}
+	free(pm);
+	if (r < 0)
+		return (r);
 	dst->from = src;
 	dst->from_gen = src->gen;
 	dst->gen_at_copy = dst->gen;

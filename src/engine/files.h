@@ -29,6 +29,44 @@ enum tk_file_kind {
 	TK_FILE_DIR,		/* a host or virtual directory: entries read at open */
 	TK_FILE_PATH,		/* O_PATH: a place, not readable */
 	TK_FILE_NULL,		/* /dev/null: reads end, writes vanish */
+	TK_FILE_PIPE_R,		/* a pipe's ends, within the VM (linux/events.c) */
+	TK_FILE_PIPE_W,
+	TK_FILE_EVENTFD,
+	TK_FILE_TIMERFD,
+	TK_FILE_EPOLL,
+};
+
+/* Pipes, epoll instances: how many a VM may hold, and their sizes. */
+#define TK_PIPES_MAX		32
+#define TK_PIPE_SIZE		65536		/* Linux's default capacity */
+#define TK_EPOLLS_MAX		16
+
+/* A pipe: both ends' descriptions point to it. */
+struct tk_pipe {
+	unsigned		ends;		/* descriptions holding it: 1 or 2 */
+	int			readers, writers; /* ends still open */
+	size_t			head, len;	/* a ring in buf */
+	uint8_t			buf[TK_PIPE_SIZE];
+};
+
+struct tk_epoll_item {
+	int			fd;
+	uint32_t		events;
+	uint64_t		data;
+};
+
+/* An epoll instance: its interest list, by descriptor number. */
+struct tk_epoll {
+	unsigned		n;
+	struct tk_epoll_item	items[TK_FDS_MAX];
+};
+
+/* A timerfd: the next expiry and the period, CLOCK_MONOTONIC ns. */
+struct tk_timer {
+	int			clock;		/* the clock it was made on */
+	uint64_t		next;		/* 0: disarmed */
+	uint64_t		interval;
+	uint64_t		ticks;		/* expirations not read yet */
 };
 
 /* One host file as the guest opened it: immutable but for refs. */
@@ -47,6 +85,12 @@ struct tk_ofd {
 	int			flags;		/* for F_GETFL: O_ACCMODE, O_NONBLOCK... */
 	uint64_t		off;
 	struct tk_hostfile	*hf;		/* NULL for the standard streams */
+	/* What the kinds made within the VM hold (linux/events.c). */
+	struct tk_pipe		*pipe;
+	struct tk_epoll		*epoll;
+	struct tk_timer		timer;
+	uint64_t		count;		/* an eventfd's counter */
+	int			semaphore;	/* EFD_SEMAPHORE */
 };
 
 struct tk_files {
@@ -55,6 +99,7 @@ struct tk_files {
 	char			*cwd;		/* absolute, normalised guest path */
 	unsigned		n_open;
 	size_t			dir_bytes;	/* entries its directories hold */
+	unsigned		pipes, epolls;	/* held, against their caps */
 	/* Every change bumps gen; a copy remembers what it was made from,
 	 * so a reset of an untouched fork copies nothing. */
 	uint64_t		gen;

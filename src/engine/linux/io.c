@@ -42,6 +42,12 @@ out_write(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len)
 	if (o->kind == TK_FILE_NULL && (o->flags & O_ACCMODE) != O_RDONLY)
 		return (tk_mem_user(vm, buf, len, 0) == NULL ? -EFAULT :
 		    (int64_t)len);
+	if (o->kind == TK_FILE_PIPE_W || o->kind == TK_FILE_EVENTFD) {
+		if (len > RW_MAX)
+			len = RW_MAX;
+		p = tk_mem_user(vm, buf, len, 0);
+		return (p == NULL ? -EFAULT : tk_events_write(vm, o, p, len));
+	}
 	if (o->kind != TK_FILE_STDOUT && o->kind != TK_FILE_STDERR)
 		return (-EBADF);
 	p = tk_mem_user(vm, buf, len, 0);
@@ -69,6 +75,15 @@ in_read(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len,
 		return (-EISDIR);
 	if (o->kind == TK_FILE_NULL && (o->flags & O_ACCMODE) != O_WRONLY)
 		return (0);
+	if (o->kind == TK_FILE_PIPE_R || o->kind == TK_FILE_EVENTFD ||
+	    o->kind == TK_FILE_TIMERFD) {
+		if (off >= 0)
+			return (-ESPIPE);
+		if (len > RW_MAX)
+			len = RW_MAX;
+		p = tk_mem_user(vm, buf, len, 1);
+		return (p == NULL ? -EFAULT : tk_events_read(vm, o, p, len));
+	}
 	if (o->kind != TK_FILE_STDIN && o->kind != TK_FILE_REG)
 		return (-EBADF);
 	if (o->kind == TK_FILE_STDIN && off >= 0)

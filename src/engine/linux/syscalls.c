@@ -1,6 +1,6 @@
 /*
  * Linux system-call emulation: the families (mm, io, fs, time, proc, self,
- * net) each
+ * net, events) each
  * export a table of the calls they handle; this registers them all with the
  * exit dispatch (exit.c), which calls them by number.
  */
@@ -12,7 +12,7 @@ tk_linux_register(void)
 	static const struct tk_syscall *const families[] = {
 		tk_linux_mm_calls, tk_linux_io_calls, tk_linux_fs_calls,
 		tk_linux_time_calls, tk_linux_proc_calls, tk_linux_self_calls,
-		tk_linux_net_calls,
+		tk_linux_net_calls, tk_linux_events_calls,
 	};
 	const struct tk_syscall *s;
 	size_t f;

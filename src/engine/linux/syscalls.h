@@ -28,6 +28,7 @@ extern const struct tk_syscall tk_linux_time_calls[];
 extern const struct tk_syscall tk_linux_proc_calls[];
 extern const struct tk_syscall tk_linux_self_calls[];
 extern const struct tk_syscall tk_linux_net_calls[];
+extern const struct tk_syscall tk_linux_events_calls[];
 
 struct stat;
 struct statfs;
@@ -35,6 +36,20 @@ struct tk_ofd;
 /* io.c: what fstat and fstatfs say of a description. */
 int tk_ofd_stat(struct tk_vm *vm, struct tk_ofd *o, struct stat *st);
 int tk_ofd_statfs(struct tk_ofd *o, struct statfs *sf);
+
+/*
+ * time.c: sleeps until (until), CLOCK_MONOTONIC ns, or ends the run at its
+ * deadline (vm->stopped says which); a guest timespec as ns.
+ */
+void tk_linux_sleep_until(struct tk_vm *vm, uint64_t until);
+int64_t tk_linux_timespec_ns(struct tk_vm *vm, uint64_t gva, uint64_t *ns);
+
+/* events.c: read and write on the descriptors it makes (pipes, eventfd,
+ * timerfd); io.c hands them over. */
+int64_t tk_events_read(struct tk_vm *vm, struct tk_ofd *o, void *p,
+    uint64_t len);
+int64_t tk_events_write(struct tk_vm *vm, struct tk_ofd *o, const void *p,
+    uint64_t len);
 
 /* The pid and tid the guest sees: it is alone in its world. */
 #define TK_GUEST_PID	1

@@ -167,8 +167,8 @@ sys_times(struct tk_vm *vm, const uint64_t *a)
  * Sleeps until (until), CLOCK_MONOTONIC ns, or the run's deadline if that
  * comes first: the watchdog then ends the run as for a loop.
  */
-static void
-sleep_until(struct tk_vm *vm, uint64_t until)
+void
+tk_linux_sleep_until(struct tk_vm *vm, uint64_t until)
 {
 	int overdue = vm->run_deadline != 0 && until >= vm->run_deadline;
 	struct timespec ts;
@@ -186,8 +186,8 @@ sleep_until(struct tk_vm *vm, uint64_t until)
 }
 
 /* A guest timespec as ns; -EFAULT or -EINVAL as Linux checks it. */
-static int64_t
-timespec_ns(struct tk_vm *vm, uint64_t gva, uint64_t *ns)
+int64_t
+tk_linux_timespec_ns(struct tk_vm *vm, uint64_t gva, uint64_t *ns)
 {
 	struct timespec ts;
 
@@ -206,11 +206,11 @@ static int64_t
 sys_nanosleep(struct tk_vm *vm, const uint64_t *a)
 {
 	uint64_t ns, now = tk_now_ns();
-	int64_t r = timespec_ns(vm, a[0], &ns);
+	int64_t r = tk_linux_timespec_ns(vm, a[0], &ns);
 
 	if (r < 0)
 		return (r);
-	sleep_until(vm, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+	tk_linux_sleep_until(vm, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
 	return (0);
 }
 
@@ -226,7 +226,7 @@ sys_clock_nanosleep(struct tk_vm *vm, const uint64_t *a)
 		return (clock_host(a[0]) == (clockid_t)-1 ? -EINVAL : -ENOTSUP);
 	if (a[1] & ~(uint64_t)TIMER_ABSTIME)
 		return (-EINVAL);
-	r = timespec_ns(vm, a[2], &ns);
+	r = tk_linux_timespec_ns(vm, a[2], &ns);
 	if (r < 0)
 		return (r);
 	if (a[1] & TIMER_ABSTIME) {
@@ -235,7 +235,7 @@ sys_clock_nanosleep(struct tk_vm *vm, const uint64_t *a)
 		until = (uint64_t)clk.tv_sec * 1000000000ULL + (uint64_t)clk.tv_nsec;
 		ns = ns > until ? ns - until : 0;
 	}
-	sleep_until(vm, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
+	tk_linux_sleep_until(vm, ns > UINT64_MAX - now ? UINT64_MAX : now + ns);
 	return (0);
 }
 
