@@ -1,6 +1,6 @@
 /*
  * What runtimes make at start to wait on things: pipes, eventfd, timerfd,
- * and poll/ppoll and epoll over them.  All of it lives in the VM (files.h):
+ * and poll/ppoll, select/pselect6 and epoll over them.  All of it lives in the VM (files.h):
  * a pipe is a ring buffer both ends share, an eventfd a counter, a timerfd
  * a deadline.  There is one thread, so nothing but time can make a
  * descriptor ready while the guest waits: a wait with a timer or a timeout
@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/time.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -417,25 +418,16 @@ wait_until(uint64_t now, uint64_t timeout_ns, uint64_t soonest)
 	return (soonest < until ? soonest : until);
 }
 
-/* poll over (n) pollfds at (gva); timeout in ns or FOREVER. */
+/* Waits on (n) pollfds in host memory; timeout in ns or FOREVER. */
 static int64_t
-poll_ns(struct tk_vm *vm, uint64_t gva, uint64_t n, uint64_t timeout_ns)
+poll_wait(struct tk_vm *vm, struct pollfd *fds, uint64_t n,
+    uint64_t timeout_ns)
 {
-	struct pollfd *fds;
 	uint64_t now, soonest, until, i;
 	int64_t count = 0;
 	int slept = 0;
 	struct tk_ofd *o;
 
-	if (n > POLL_MAX)
-		return (-EINVAL);
-	fds = calloc(n ? n : 1, sizeof *fds);
-	if (fds == NULL)
-		return (-ENOMEM);
-	if (tk_copy_from_guest(vm, fds, gva, n * sizeof *fds) < 0) {
-		free(fds);
-		return (-EFAULT);
-	}
 	for (;;) {
 		now = tk_now_ns();
 		soonest = FOREVER;
@@ -451,21 +443,127 @@ poll_ns(struct tk_vm *vm, uint64_t gva, uint64_t n, uint64_t timeout_ns)
 		}
 		until = wait_until(now, slept ? 0 : timeout_ns, soonest);
 		if (count > 0 || until <= now)
-			break;
-		if (until == FOREVER) {
-			free(fds);
-			return (blocked_forever(vm, "poll"));
-		}
+			return (count);
+		if (until == FOREVER)
+			return (blocked_forever(vm, "a wait (poll, select)"));
 		tk_linux_sleep_until(vm, until);
 		/* Once more after the timeout; on after a timer. */
 		slept = until != soonest;
 		if (vm->stopped)
-			break;
+			return (-EINTR);
 	}
-	if (tk_copy_to_guest(vm, gva, fds, n * sizeof *fds) < 0)
+}
+
+/* poll over (n) pollfds at (gva). */
+static int64_t
+poll_ns(struct tk_vm *vm, uint64_t gva, uint64_t n, uint64_t timeout_ns)
+{
+	struct pollfd *fds;
+	int64_t count;
+
+	if (n > POLL_MAX)
+		return (-EINVAL);
+	fds = calloc(n ? n : 1, sizeof *fds);
+	if (fds == NULL)
+		return (-ENOMEM);
+	if (tk_copy_from_guest(vm, fds, gva, n * sizeof *fds) < 0) {
+		free(fds);
+		return (-EFAULT);
+	}
+	count = poll_wait(vm, fds, n, timeout_ns);
+	if (count >= 0 && tk_copy_to_guest(vm, gva, fds, n * sizeof *fds) < 0)
 		count = -EFAULT;
 	free(fds);
 	return (count);
+}
+
+/*
+ * select over the first (nfds) descriptors of three fd_sets at (set[]),
+ * as poll: a descriptor past the table's end cannot be open, so (nfds)
+ * is cut there, as Linux cuts it at its own.
+ */
+static int64_t
+select_ns(struct tk_vm *vm, uint64_t nfds, const uint64_t set[3],
+    uint64_t timeout_ns)
+{
+	static const short want[3] = { POLLIN, POLLOUT, POLLPRI };
+	static const short got[3] = { POLLIN | POLLHUP | POLLERR,
+		POLLOUT | POLLERR, POLLPRI };
+	uint64_t bits[3][TK_FDS_MAX / 64], n, k, fd;
+	struct pollfd *fds;
+	int64_t r, count = 0;
+
+	if ((int)nfds < 0)
+		return (-EINVAL);
+	n = (uint32_t)nfds < TK_FDS_MAX ? (uint32_t)nfds : TK_FDS_MAX;
+	memset(bits, 0, sizeof bits);
+	for (k = 0; k < 3; k++)
+		if (set[k] != 0 && tk_copy_from_guest(vm, bits[k], set[k],
+		    (n + 7) / 8) < 0)
+			return (-EFAULT);
+	/* On the heap: VMOD worker stacks are small. */
+	fds = calloc(TK_FDS_MAX, sizeof *fds);
+	if (fds == NULL)
+		return (-ENOMEM);
+	for (fd = 0, k = 0; fd < n; fd++) {
+		fds[k].events = 0;
+		for (int s3 = 0; s3 < 3; s3++)
+			if ((bits[s3][fd / 64] >> (fd % 64)) & 1)
+				fds[k].events |= want[s3];
+		if (fds[k].events != 0)
+			fds[k++].fd = (int)fd;
+	}
+	r = poll_wait(vm, fds, k, timeout_ns);
+	memset(bits, 0, sizeof bits);
+	for (uint64_t i = 0; r >= 0 && i < k; i++) {
+		if (fds[i].revents & POLLNVAL)
+			r = -EBADF;
+		for (int s3 = 0; s3 < 3; s3++)
+			if ((fds[i].events & want[s3]) && (fds[i].revents & got[s3])) {
+				bits[s3][fds[i].fd / 64] |= 1ULL << (fds[i].fd % 64);
+				count++;
+			}
+	}
+	free(fds);
+	if (r < 0)
+		return (r);
+	for (k = 0; k < 3; k++)
+		if (set[k] != 0 && tk_copy_to_guest(vm, set[k], bits[k],
+		    (n + 7) / 8) < 0)
+			return (-EFAULT);
+	return (count);
+}
+
+static int64_t
+sys_select(struct tk_vm *vm, const uint64_t *a)
+{
+	const uint64_t set[3] = { a[1], a[2], a[3] };
+	struct timeval tv;
+	uint64_t ns = FOREVER;
+
+	if (a[4] != 0) {
+		if (tk_copy_from_guest(vm, &tv, a[4], sizeof tv) < 0)
+			return (-EFAULT);
+		if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= 1000000)
+			return (-EINVAL);
+		ns = (uint64_t)tv.tv_sec > (FOREVER >> 1) / 1000000000ULL ?
+		    FOREVER >> 1 : (uint64_t)tv.tv_sec * 1000000000ULL +
+		    (uint64_t)tv.tv_usec * 1000ULL;
+	}
+	return (select_ns(vm, a[0], set, ns));
+}
+
+/* pselect6: a timespec; the signal mask changes nothing (no signals). */
+static int64_t
+sys_pselect6(struct tk_vm *vm, const uint64_t *a)
+{
+	const uint64_t set[3] = { a[1], a[2], a[3] };
+	uint64_t ns = FOREVER;
+	int64_t r;
+
+	if (a[4] != 0 && (r = tk_linux_timespec_ns(vm, a[4], &ns)) < 0)
+		return (r);
+	return (select_ns(vm, a[0], set, ns));
 }
 
 static int64_t
@@ -658,6 +756,8 @@ sys_epoll_pwait2(struct tk_vm *vm, const uint64_t *a)
 
 const struct tk_syscall tk_linux_events_calls[] = {
 	{ SYS_poll, sys_poll },
+	{ SYS_select, sys_select },
+	{ SYS_pselect6, sys_pselect6 },
 	{ SYS_pipe, sys_pipe },
 	{ SYS_epoll_create, sys_epoll_create },
 	{ SYS_epoll_wait, sys_epoll_wait },

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -141,6 +142,33 @@ polls(void)
 }
 
 static void
+selects(void)
+{
+	struct timeval tv = { 0, 20000 };
+	fd_set rd, wr;
+	int p[2];
+
+	pipe(p);
+	FD_ZERO(&rd);
+	FD_SET(p[0], &rd);
+	say("select, pipe empty", select(p[0] + 1, &rd, NULL, NULL, &tv));
+	write(p[1], "x", 1);
+	FD_ZERO(&rd);
+	FD_ZERO(&wr);
+	FD_SET(p[0], &rd);
+	FD_SET(p[1], &wr);
+	say("select read and write", select(p[1] + 1, &rd, &wr, NULL, NULL));
+	say("read end set", FD_ISSET(p[0], &rd));
+	say("write end set", FD_ISSET(p[1], &wr));
+	FD_ZERO(&rd);
+	FD_SET(900, &rd);
+	tv.tv_usec = 0;
+	say("select a closed fd", select(901, &rd, NULL, NULL, &tv));
+	close(p[0]);
+	close(p[1]);
+}
+
+static void
 epolls(void)
 {
 	struct epoll_event ev, out[4];
@@ -184,6 +212,7 @@ main(void)
 	eventfds();
 	timers();
 	polls();
+	selects();
 	epolls();
 	return (0);
 }
