@@ -279,6 +279,30 @@ check_fault() {
 	fi
 }
 
+# A wait nothing can end (one thread): the runner stops it at once, exit
+# 125 with a line saying so, where a native run would hang.
+check_deadlock() {
+	local name=$1 prog=$2
+	selected "$name" || return 0
+	n_rc="(hangs)"
+	printf 'reading\n' >"$tmp/n.out"
+	run_sandbox /dev/null -- -- "$prog"
+	diagnose
+	local trouble
+	trouble=$(runner_trouble)
+	if [ -n "$trouble" ]; then
+		fail "$name" "$trouble"
+	elif [ "$r_rc" != 125 ]; then
+		fail "$name" "exit status $r_rc, want 125"
+	elif ! cmp -s "$tmp/n.out" "$tmp/r.out"; then
+		fail "$name" "stdout differs"
+	elif ! grep -q "would block forever" "$tmp/r.err"; then
+		fail "$name" "stderr does not say it would block forever"
+	else
+		pass "$name"
+	fi
+}
+
 check_loop() {
 	local name=$1 prog=$2
 	selected "$name" || return 0
@@ -403,6 +427,7 @@ check_guest() {
 	local prog=$guests/$flavour/$guest name=$flavour/$guest
 	case $guest in
 	loop | sleep_forever) check_loop "$name: timeout" "$prog" ;;
+	pipe_deadlock) check_deadlock "$name: ends, not hangs" "$prog" ;;
 	memory_bomb) check_memory_bomb "$name: --max-memory 64" "$prog" ;;
 	null_write | illegal | priv_* | div_zero | breakpoint | stack_overflow)
 		check_fault "$name: fault" "$prog" "$guest" ;;
