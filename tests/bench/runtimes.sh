@@ -65,8 +65,8 @@ stop_varnish() {
 	return 0
 }
 
-# child_rss_kib CONCURRENCY: varnishd's child RSS after 64 requests served
-# by a CPython image with that many forks.
+# child_rss_kib CONCURRENCY: varnishd's child RSS after 10 requests per
+# fork of a CPython image, sent that many at a time so every fork serves.
 child_rss_kib() {
 	local conc=$1 child i
 	cat >"$work/py.vcl" <<-EOF
@@ -93,20 +93,19 @@ child_rss_kib() {
 		curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1 && break
 		sleep 1
 	done
-	for i in $(seq 64); do
-		curl -fs "http://127.0.0.1:$port/r$i" >/dev/null
-	done
+	seq $((conc * 10)) | xargs -P "$conc" -I{} \
+	    curl -fs -o /dev/null "http://127.0.0.1:$port/r{}"
 	child=$(pgrep -P "$vpid" | head -n 1)
 	awk '/^VmRSS:/ { print $2 }' "/proc/$child/status"
 	stop_varnish
 }
 
-pair start_python3 "python3 -c pass"
-pair start_luajit "luajit -e ''"
-pair loop_python3 "python3 -c 's=0
+pair start_python3 "/usr/bin/python3 -c pass"
+pair start_luajit "/usr/bin/luajit -e ''"
+pair loop_python3 "/usr/bin/python3 -c 's=0
 for i in range(3000000): s+=i%7
 print(s)'"
-pair loop_luajit "luajit -e 'local s=0 for i=1,3e8 do s=s+i%7 end print(s)'"
+pair loop_luajit "/usr/bin/luajit -e 'local s=0 for i=1,3e8 do s=s+i%7 end print(s)'"
 if [ "$rss" = 1 ]; then
 	one=$(child_rss_kib 1)
 	many=$(child_rss_kib 17)
