@@ -42,14 +42,18 @@ blocked_forever(struct tk_vm *vm, const char *what)
 	return (-EDEADLK);
 }
 
-/* Brings a timer's expirations up to (now). */
+/*
+ * Brings a timer's expirations up to (now).  That changes the fork's
+ * table: a reset must put the image's timer back.
+ */
 static void
-timer_update(struct tk_timer *t, uint64_t now)
+timer_update(struct tk_vm *vm, struct tk_timer *t, uint64_t now)
 {
 	uint64_t n;
 
 	if (t->next == 0 || now < t->next)
 		return;
+	tk_files_touch(table(vm));
 	if (t->interval == 0) {
 		t->ticks++;
 		t->next = 0;
@@ -64,7 +68,6 @@ timer_update(struct tk_timer *t, uint64_t now)
 static short
 ready(struct tk_vm *vm, struct tk_ofd *o, uint64_t now)
 {
-	(void)vm;
 	switch (o->kind) {
 	case TK_FILE_PIPE_R:
 		return ((o->pipe->len > 0 ? POLLIN : 0) |
@@ -76,7 +79,7 @@ ready(struct tk_vm *vm, struct tk_ofd *o, uint64_t now)
 		return ((o->count > 0 ? POLLIN : 0) |
 		    (o->count < UINT64_MAX - 1 ? POLLOUT : 0));
 	case TK_FILE_TIMERFD:
-		timer_update(&o->timer, now);
+		timer_update(vm, &o->timer, now);
 		return (o->timer.ticks > 0 ? POLLIN : 0);
 	case TK_FILE_EPOLL:
 		return (0);	/* nested epoll sets are not watched */
@@ -168,7 +171,7 @@ tk_events_read(struct tk_vm *vm, struct tk_ofd *o, void *p, uint64_t len)
 		if (len < 8)
 			return (-EINVAL);
 		now = tk_now_ns();
-		timer_update(&o->timer, now);
+		timer_update(vm, &o->timer, now);
 		if (o->timer.ticks == 0 && (o->flags & O_NONBLOCK))
 			return (-EAGAIN);
 		if (o->timer.ticks == 0 && o->timer.next == 0)
@@ -177,7 +180,7 @@ tk_events_read(struct tk_vm *vm, struct tk_ofd *o, void *p, uint64_t len)
 			tk_linux_sleep_until(vm, o->timer.next);
 			if (vm->stopped)
 				return (-EINTR);
-			timer_update(&o->timer, tk_now_ns());
+			timer_update(vm, &o->timer, tk_now_ns());
 		}
 		v = o->timer.ticks;
 		o->timer.ticks = 0;
@@ -342,11 +345,11 @@ ns_timespec(uint64_t ns, struct timespec *ts)
 }
 
 static void
-timer_get(struct tk_ofd *o, struct itimerspec *its)
+timer_get(struct tk_vm *vm, struct tk_ofd *o, struct itimerspec *its)
 {
 	uint64_t now = tk_now_ns();
 
-	timer_update(&o->timer, now);
+	timer_update(vm, &o->timer, now);
 	ns_timespec(o->timer.interval, &its->it_interval);
 	ns_timespec(o->timer.next > now ? o->timer.next - now : 0,
 	    &its->it_value);
@@ -361,7 +364,7 @@ sys_timerfd_gettime(struct tk_vm *vm, const uint64_t *a)
 
 	if (o == NULL)
 		return (err);
-	timer_get(o, &its);
+	timer_get(vm, o, &its);
 	return (tk_copy_to_guest(vm, a[1], &its, sizeof its));
 }
 
@@ -384,7 +387,7 @@ sys_timerfd_settime(struct tk_vm *vm, const uint64_t *a)
 		    &value);
 	if (err < 0)
 		return (err);
-	timer_get(o, &old);
+	timer_get(vm, o, &old);
 	if (value != 0 && (a[1] & TFD_TIMER_ABSTIME)) {
 		/* An absolute time on the timer's clock, as a distance; one
 		 * already past expires at once. */
