@@ -151,6 +151,27 @@ tk_fd_set_cloexec(struct tk_files *t, uint64_t fd, int on)
 	t->gen++;
 }
 
+/*
+ * A descriptor whose description is closed leaves every epoll set of the
+ * table, as Linux drops a closed file's registrations: a new file that
+ * gets its number starts unwatched.
+ */
+static void
+epoll_forget(struct tk_files *t, uint64_t fd)
+{
+	struct tk_epoll *ep;
+
+	for (unsigned j = 0; t->epolls > 0 && j < TK_FDS_MAX; j++) {
+		if (t->fd[j] == NULL || (ep = t->fd[j]->epoll) == NULL)
+			continue;
+		for (unsigned i = 0; i < ep->n; )
+			if ((uint64_t)ep->items[i].fd == fd)
+				ep->items[i] = ep->items[--ep->n];
+			else
+				i++;
+	}
+}
+
 int
 tk_fd_close(struct tk_files *t, uint64_t fd)
 {
@@ -165,10 +186,13 @@ tk_fd_close(struct tk_files *t, uint64_t fd)
 	t->gen++;
 	if (o->refs == 1 && o->hf != NULL)
 		t->dir_bytes -= o->hf->dirents_len;
-	if (o->refs == 1 && o->kind == TK_FILE_PIPE_R)
+	/* A pipe counts until its last end goes (pipe2 counted it). */
+	if (o->refs == 1 && o->pipe != NULL && o->pipe->ends == 1)
 		t->pipes--;
 	if (o->refs == 1 && o->kind == TK_FILE_EPOLL)
 		t->epolls--;
+	if (o->refs == 1)
+		epoll_forget(t, fd);
 	ofd_put(o);
 	return (0);
 }
@@ -195,8 +219,6 @@ tk_fd_install(struct tk_files *t, struct tk_ofd *ofd, uint64_t min,
 	}
 	if (ofd->refs == 0 && ofd->hf != NULL)
 		t->dir_bytes += ofd->hf->dirents_len;
-	if (ofd->refs == 0 && ofd->kind == TK_FILE_PIPE_R)
-		t->pipes++;
 	if (ofd->refs == 0 && ofd->kind == TK_FILE_EPOLL)
 		t->epolls++;
 	ofd->refs++;
@@ -350,6 +372,7 @@ tk_files_copy(struct tk_files **dstp, const struct tk_files *src)
 	free(pm);
 	if (r < 0)
 		return (r);
+	dst->pipes = src->pipes;
 	dst->from = src;
 	dst->from_gen = src->gen;
 	dst->gen_at_copy = dst->gen;

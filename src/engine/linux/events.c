@@ -104,15 +104,18 @@ next_timer(struct tk_ofd *o, uint64_t soonest)
 /* --- reading and writing (io.c hands these kinds over) --------------- */
 
 static int64_t
-pipe_read(struct tk_vm *vm, struct tk_ofd *o, uint8_t *p, uint64_t len)
+pipe_read(struct tk_vm *vm, struct tk_ofd *o, uint8_t *p, uint64_t len,
+    int may_block)
 {
 	struct tk_pipe *pp = o->pipe;
 	uint64_t n, first;
 
+	if (len == 0)
+		return (0);
 	if (pp->len == 0) {
 		if (pp->writers == 0)
 			return (0);
-		return ((o->flags & O_NONBLOCK) ? -EAGAIN :
+		return ((o->flags & O_NONBLOCK) || !may_block ? -EAGAIN :
 		    blocked_forever(vm, "a read from an empty pipe"));
 	}
 	n = len < pp->len ? len : pp->len;
@@ -130,6 +133,8 @@ pipe_write(struct tk_vm *vm, struct tk_ofd *o, const uint8_t *p, uint64_t len)
 	struct tk_pipe *pp = o->pipe;
 	uint64_t n, at, first;
 
+	if (len == 0)
+		return (0);
 	if (pp->readers == 0) {
 		if (vm->proc.sigactions[SIGPIPE - 1][0] == (uint64_t)(uintptr_t)SIG_DFL)
 			tk_stop(vm, TK_STOP_FAULT, 0, SIGPIPE, "killed by signal "
@@ -149,14 +154,17 @@ pipe_write(struct tk_vm *vm, struct tk_ofd *o, const uint8_t *p, uint64_t len)
 }
 
 int64_t
-tk_events_read(struct tk_vm *vm, struct tk_ofd *o, void *p, uint64_t len)
+tk_events_read(struct tk_vm *vm, struct tk_ofd *o, void *p, uint64_t len,
+    int may_block)
 {
 	uint64_t v, now;
 
 	tk_files_touch(table(vm));
+	if (!may_block && o->kind != TK_FILE_PIPE_R)
+		return (-EAGAIN);	/* a readv's later elements: the first took it */
 	switch (o->kind) {
 	case TK_FILE_PIPE_R:
-		return (pipe_read(vm, o, p, len));
+		return (pipe_read(vm, o, p, len, may_block));
 	case TK_FILE_EVENTFD:
 		if (len < 8)
 			return (-EINVAL);
@@ -262,14 +270,19 @@ sys_pipe2(struct tk_vm *vm, const uint64_t *a)
 			tk_ofd_free(w);
 		return (-ENOMEM);
 	}
+	/* Counted now; the last end's close (tk_fd_close) uncounts it. */
+	table(vm)->pipes++;
 	fds[0] = install(vm, r, (a[1] & O_CLOEXEC) != 0);
-	fds[1] = fds[0] < 0 ? -1 : install(vm, w, (a[1] & O_CLOEXEC) != 0);
-	if (fds[0] < 0)
+	if (fds[0] < 0) {
 		tk_ofd_free(w);
-	if (fds[0] >= 0 && fds[1] < 0)
+		table(vm)->pipes--;
+		return (fds[0]);
+	}
+	fds[1] = install(vm, w, (a[1] & O_CLOEXEC) != 0);
+	if (fds[1] < 0) {
 		(void)tk_fd_close(table(vm), (uint64_t)fds[0]);
-	if (fds[1] < 0)
-		return (fds[0] < 0 ? fds[0] : fds[1]);
+		return (fds[1]);
+	}
 	if (tk_copy_to_guest(vm, a[0], fds, sizeof fds) < 0) {
 		(void)tk_fd_close(table(vm), (uint64_t)fds[0]);
 		(void)tk_fd_close(table(vm), (uint64_t)fds[1]);
@@ -408,9 +421,10 @@ sys_timerfd_settime(struct tk_vm *vm, const uint64_t *a)
 /* --- waiting ------------------------------------------------------------ */
 
 /*
- * Until when a wait that found nothing ready sleeps: its timeout or the
- * next timer among what it watches, whichever first; 0 not to wait;
- * FOREVER if nothing could ever end it (the caller says so and stops).
+ * When a wait that began at (now) with (timeout_ns) ends, or (soonest) if
+ * earlier; FOREVER if nothing could ever end it (the caller says so and
+ * stops).  A wait computes its end once: timers that wake it do not
+ * restart its timeout.
  */
 static uint64_t
 wait_until(uint64_t now, uint64_t timeout_ns, uint64_t soonest)
@@ -426,11 +440,11 @@ static int64_t
 poll_wait(struct tk_vm *vm, struct pollfd *fds, uint64_t n,
     uint64_t timeout_ns)
 {
-	uint64_t now, soonest, until, i;
+	uint64_t now, soonest, until, i, end;
 	int64_t count = 0;
-	int slept = 0;
 	struct tk_ofd *o;
 
+	end = wait_until(tk_now_ns(), timeout_ns, FOREVER);
 	for (;;) {
 		now = tk_now_ns();
 		soonest = FOREVER;
@@ -444,14 +458,12 @@ poll_wait(struct tk_vm *vm, struct pollfd *fds, uint64_t n,
 			soonest = next_timer(o, soonest);
 			count += fds[i].revents != 0;
 		}
-		until = wait_until(now, slept ? 0 : timeout_ns, soonest);
-		if (count > 0 || until <= now)
+		until = soonest < end ? soonest : end;
+		if (count > 0 || now >= end)
 			return (count);
 		if (until == FOREVER)
 			return (blocked_forever(vm, "a wait (poll, select)"));
 		tk_linux_sleep_until(vm, until);
-		/* Once more after the timeout; on after a timer. */
-		slept = until != soonest;
 		if (vm->stopped)
 			return (-EINTR);
 	}
@@ -684,9 +696,9 @@ epoll_scan(struct tk_vm *vm, struct tk_epoll *ep, struct epoll_event *out,
 		t = tk_fd_get(table(vm), (uint32_t)ep->items[i].fd);
 		if (t == NULL)
 			continue;	/* closed: Linux drops it too */
-		*soonest = next_timer(t, *soonest);
 		r = ready(vm, t, now) & (short)(ep->items[i].events |
 		    EPOLLHUP | EPOLLERR);
+		*soonest = next_timer(t, *soonest);
 		if (r == 0)
 			continue;
 		out[n].events = (uint32_t)(uint16_t)r;
@@ -702,32 +714,36 @@ epoll_scan(struct tk_vm *vm, struct tk_epoll *ep, struct epoll_event *out,
 static int64_t
 epoll_wait_ns(struct tk_vm *vm, const uint64_t *a, uint64_t timeout_ns)
 {
-	int max = (int)a[2], n, slept = 0;
-	uint64_t now, soonest, until;
+	int max = (int)a[2], n;
+	uint64_t now, soonest, until, end;
 	struct epoll_event *out;
 	int64_t err;
 	struct tk_ofd *o = kind_of(vm, a[0], TK_FILE_EPOLL, &err);
 
 	if (o == NULL)
 		return (err);
-	if (max <= 0 || max > TK_FDS_MAX)
+	/* As Linux; a set holds at most TK_FDS_MAX items, so no more
+	 * events than that are ever reported (libuv asks for 1024). */
+	if (max <= 0 || max > INT32_MAX / (int)sizeof *out)
 		return (-EINVAL);
+	if (max > TK_FDS_MAX)
+		max = TK_FDS_MAX;
 	out = calloc((size_t)max, sizeof *out);
 	if (out == NULL)
 		return (-ENOMEM);
+	end = wait_until(tk_now_ns(), timeout_ns, FOREVER);
 	for (;;) {
 		now = tk_now_ns();
 		soonest = FOREVER;
 		n = epoll_scan(vm, o->epoll, out, max, now, &soonest);
-		until = wait_until(now, slept ? 0 : timeout_ns, soonest);
-		if (n > 0 || until <= now)
+		until = soonest < end ? soonest : end;
+		if (n > 0 || now >= end)
 			break;
 		if (until == FOREVER) {
 			free(out);
 			return (blocked_forever(vm, "epoll_wait"));
 		}
 		tk_linux_sleep_until(vm, until);
-		slept = until != soonest;
 		if (vm->stopped)
 			break;
 	}

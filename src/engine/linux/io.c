@@ -66,7 +66,7 @@ out_write(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len)
 /* Reads at (off), or at the description's offset (moving it) if off < 0. */
 static int64_t
 in_read(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len,
-    int64_t off)
+    int64_t off, int may_block)
 {
 	void *p;
 	ssize_t n;
@@ -79,10 +79,12 @@ in_read(struct tk_vm *vm, struct tk_ofd *o, uint64_t buf, uint64_t len,
 	    o->kind == TK_FILE_TIMERFD) {
 		if (off >= 0)
 			return (-ESPIPE);
-		if (len > RW_MAX)
-			len = RW_MAX;
+		/* No more than one read can give: what is marked written. */
+		if (len > (o->kind == TK_FILE_PIPE_R ? TK_PIPE_SIZE : 8))
+			len = o->kind == TK_FILE_PIPE_R ? TK_PIPE_SIZE : 8;
 		p = tk_mem_user(vm, buf, len, 1);
-		return (p == NULL ? -EFAULT : tk_events_read(vm, o, p, len));
+		return (p == NULL ? -EFAULT : tk_events_read(vm, o, p, len,
+		    may_block));
 	}
 	if (o->kind != TK_FILE_STDIN && o->kind != TK_FILE_REG)
 		return (-EBADF);
@@ -111,7 +113,7 @@ sys_read(struct tk_vm *vm, const uint64_t *a)
 {
 	struct tk_ofd *o = ofd_of(vm, a[0]);
 
-	return (o == NULL ? -EBADF : in_read(vm, o, a[1], a[2], -1));
+	return (o == NULL ? -EBADF : in_read(vm, o, a[1], a[2], -1, 1));
 }
 
 static int64_t
@@ -131,7 +133,7 @@ sys_pread64(struct tk_vm *vm, const uint64_t *a)
 		return (-EBADF);
 	if ((int64_t)a[3] < 0)
 		return (-EINVAL);
-	return (in_read(vm, o, a[1], a[2], (int64_t)a[3]));
+	return (in_read(vm, o, a[1], a[2], (int64_t)a[3], 1));
 }
 
 static int64_t
@@ -173,8 +175,12 @@ vector_io(struct tk_vm *vm, const uint64_t *a, int writing, int64_t off)
 
 		if (len > (uint64_t)INT64_MAX - (uint64_t)total)
 			return (-EINVAL);
+		/* Past the first element, a read takes what there is. */
 		r = writing ? out_write(vm, o, base, len) :
-		    in_read(vm, o, base, len, off < 0 ? -1 : off + total);
+		    in_read(vm, o, base, len, off < 0 ? -1 : off + total,
+		    total == 0);
+		if (r == -EAGAIN && total > 0)
+			break;
 		if (r < 0)
 			return (total > 0 ? total : r);
 		total += r;
@@ -218,7 +224,17 @@ sys_ioctl(struct tk_vm *vm, const uint64_t *a)
 	case FIONCLEX:
 		tk_fd_set_cloexec(vm->proc.files, a[0], a[1] == FIOCLEX);
 		return (0);
+	case FIONBIO:
+		if (tk_copy_from_guest(vm, &avail, a[2], sizeof avail) < 0)
+			return (-EFAULT);
+		o->flags = avail ? o->flags | O_NONBLOCK : o->flags & ~O_NONBLOCK;
+		tk_files_touch(vm->proc.files);
+		return (0);
 	case FIONREAD:
+		if (o->kind == TK_FILE_PIPE_R) {
+			avail = (int)o->pipe->len;
+			return (tk_copy_to_guest(vm, a[2], &avail, sizeof avail));
+		}
 		if (o->kind != TK_FILE_REG)
 			break;
 		if (fstat(o->hf->fd, &st) < 0)

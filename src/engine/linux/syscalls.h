@@ -45,9 +45,10 @@ void tk_linux_sleep_until(struct tk_vm *vm, uint64_t until);
 int64_t tk_linux_timespec_ns(struct tk_vm *vm, uint64_t gva, uint64_t *ns);
 
 /* events.c: read and write on the descriptors it makes (pipes, eventfd,
- * timerfd); io.c hands them over. */
+ * timerfd); io.c hands them over.  A read that may not block (a readv's
+ * later elements) gives -EAGAIN where it would. */
 int64_t tk_events_read(struct tk_vm *vm, struct tk_ofd *o, void *p,
-    uint64_t len);
+    uint64_t len, int may_block);
 int64_t tk_events_write(struct tk_vm *vm, struct tk_ofd *o, const void *p,
     uint64_t len);
 

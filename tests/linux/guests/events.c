@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <sys/select.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 static char big[100000];
+static struct epoll_event big_events[1024];
 
 static void
 say(const char *what, long r)
@@ -57,6 +60,21 @@ pipes(void)
 	say("close write end", close(p[1]));
 	say("read at EOF", read(p[0], buf, sizeof buf));
 	close(p[0]);
+	pipe(p);
+	{
+		char a[5], b[100];
+		struct iovec iov[2] = { { a, sizeof a }, { b, sizeof b } };
+		int avail = 0;
+
+		say("read 0 bytes, empty pipe", read(p[0], buf, 0));
+		write(p[1], "0123456789", 10);
+		say("readv 5 + 100 of 10", readv(p[0], iov, 2));
+		write(p[1], "abc", 3);
+		say("ioctl FIONREAD", ioctl(p[0], FIONREAD, &avail));
+		say("bytes waiting", avail);
+	}
+	close(p[0]);
+	close(p[1]);
 	signal(SIGPIPE, SIG_IGN);
 	pipe(p);
 	close(p[0]);
@@ -139,6 +157,20 @@ polls(void)
 	printf("revents %#x\n", fds[0].revents);
 	close(p[0]);
 	close(e);
+	{
+		/* A timer ticks, but is not what the poll waits for: the
+		 * timeout still ends it, once. */
+		struct itimerspec its = { { 0, 2000000L }, { 0, 2000000L } };
+		int t = timerfd_create(CLOCK_MONOTONIC, 0);
+
+		timerfd_settime(t, 0, &its, NULL);
+		fds[0].fd = t;
+		fds[0].events = POLLOUT;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		say("poll, masked timer, 30 ms", poll(fds, 1, 30));
+		say("ended near 30 ms", ms_since(&t0) >= 29 && ms_since(&t0) < 1000);
+		close(t);
+	}
 }
 
 static void
@@ -199,6 +231,17 @@ epolls(void)
 	say("ctl add itself", epoll_ctl(ep, EPOLL_CTL_ADD, ep, &ev));
 	say("ctl add bad fd", epoll_ctl(ep, EPOLL_CTL_ADD, 999, &ev));
 	close(f);
+	/* A closed descriptor leaves the set: its number comes back free. */
+	f = eventfd(1, 0);
+	ev.events = EPOLLIN;
+	ev.data.u64 = 1;
+	epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev);
+	close(f);
+	say("reopened number", eventfd(0, 0) == f);
+	say("ctl add reused number", epoll_ctl(ep, EPOLL_CTL_ADD, f, &ev));
+	close(f);
+	write(p[1], "y", 1);
+	say("wait, 1024 events asked", epoll_wait(ep, big_events, 1024, -1));
 	close(p[0]);
 	close(p[1]);
 	close(t);
